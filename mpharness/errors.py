@@ -1,0 +1,102 @@
+"""The mpharness exception hierarchy.
+
+Every error the engine raises on purpose is an ``MPHarnessError``. Callers branch on
+the class, never on message text. Filesystem failures on the board are raised as the
+built-in ``OSError`` subclasses instead (see ``mpharness.fs``).
+"""
+
+from __future__ import annotations
+
+
+class MPHarnessError(Exception):
+    """Base class of every error raised by mpharness."""
+
+
+class ConfigError(MPHarnessError):
+    """A rig file, board name or URL is wrong.
+
+    Attributes:
+        path: the file the problem is in, if any.
+        line: 1-based line number in that file, if known.
+        key: the offending key (dotted path such as ``boards.esp32.url``), if any.
+    """
+
+    def __init__(
+        self, message: str, *, path: str | None = None, line: int | None = None,
+        key: str | None = None,
+    ) -> None:
+        self.path = path
+        self.line = line
+        self.key = key
+        where = ""
+        if path is not None:
+            where = path if line is None else f"{path}:{line}"
+            where += ": "
+        if key is not None:
+            where += f"{key}: "
+        super().__init__(where + message)
+        self.bare_message = message
+
+
+class TransportError(MPHarnessError):
+    """The byte link to a board failed."""
+
+
+class ConnectError(TransportError):
+    """The link could not be opened (missing port, busy port, refused, bad password)."""
+
+
+class TransportClosed(TransportError):
+    """The link went away while in use (board unplugged, process died, socket closed)."""
+
+
+class ProtocolError(MPHarnessError):
+    """The board answered with bytes the raw-REPL protocol does not allow."""
+
+
+class BoardTimeout(MPHarnessError, TimeoutError):
+    """A board operation did not finish within its deadline.
+
+    Attributes:
+        phase: what was being waited for ("enter raw REPL", "exec", "soft reset", ...).
+        timeout: the budget in seconds that ran out.
+        partial_output: whatever stdout the board produced before the deadline.
+    """
+
+    def __init__(self, phase: str, timeout: float | None, partial_output: str = "") -> None:
+        self.phase = phase
+        self.timeout = timeout
+        self.partial_output = partial_output
+        budget = "" if timeout is None else f" after {timeout:g} s"
+        super().__init__(f"board timed out during {phase}{budget}")
+
+
+class BoardBroken(MPHarnessError):
+    """The board could not be brought back to a usable raw REPL.
+
+    Attributes:
+        attempts: the recovery steps that were tried, in order, with their outcome.
+    """
+
+    def __init__(self, message: str, attempts: list[str] | None = None) -> None:
+        self.attempts = list(attempts or [])
+        tried = "; ".join(self.attempts)
+        super().__init__(message + (f" (tried: {tried})" if tried else ""))
+
+
+class RemoteError(MPHarnessError):
+    """Code running on the board raised an exception.
+
+    Attributes:
+        exc_type: the device exception's class name, e.g. ``"ZeroDivisionError"``.
+        message: the exception's message as the device printed it.
+        traceback: the device traceback text, as printed.
+        stdout: what the code printed before it raised.
+    """
+
+    def __init__(self, exc_type: str, message: str, traceback: str, stdout: str = "") -> None:
+        self.exc_type = exc_type
+        self.message = message
+        self.traceback = traceback
+        self.stdout = stdout
+        super().__init__(f"{exc_type}: {message}" if message else exc_type)
