@@ -50,7 +50,7 @@ class Transport(abc.ABC):
         return False
 
     def hard_reset(self, deadline: Deadline) -> None:
-        """Reset the board's MCU (or restart the virtual board). The board boots to the friendly REPL."""
+        """Reset the MCU (or restart a virtual board); it boots to the friendly REPL."""
         raise NotImplementedError(f"{type(self).__name__} cannot hard-reset")
 
     @property

@@ -1,0 +1,345 @@
+"""A session with one board: the raw-REPL protocol run over a transport under deadlines.
+
+Theory of operation
+-------------------
+``Board`` owns a :class:`~mpharness.transports.base.Transport` and a sans-I/O
+:class:`~mpharness.protocol.RawReplMachine`. Every public call turns its ``timeout`` into a
+:class:`~mpharness.deadline.Deadline` and runs :meth:`Board._pump`, the only I/O loop in the
+engine: write what the machine releases, block in ``transport.read`` for the remaining time,
+feed the bytes to the machine, react to its events. Nothing sleeps-polls.
+
+Every exec carries a random end marker (``protocol/framing.py``), so a result can only be
+"completed" if the code really ran to its end. After a timeout, a host Ctrl-C or garbage,
+:mod:`mpharness.recovery` brings the board back (Ctrl-C, re-enter raw REPL, soft reset,
+hard reset, reconnect) within its own budget, or marks the board broken and says what it
+tried. Firmware without raw-paste (the micro:bit) gets plain raw mode with paced writes and
+large code split at top-level statements (``mpharness/chunking.py``).
+"""
+
+from __future__ import annotations
+
+import ast
+import codecs
+import logging
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mpharness import recovery
+from mpharness.chunking import split_for_small_boards
+from mpharness.deadline import Deadline
+from mpharness.errors import BoardBroken, BoardTimeout, RemoteError, TransportClosed
+from mpharness.protocol import (
+    ExecFinished,
+    Noise,
+    RawReplMachine,
+    RebootDone,
+    State,
+    Stdout,
+    make_marker,
+    parse_exception,
+    with_end_marker,
+)
+from mpharness.protocol import constants as c
+from mpharness.transports.base import Transport
+
+if TYPE_CHECKING:
+    from mpharness.fs import BoardFS
+
+log = logging.getLogger("mpharness.board")
+
+OutputCallback = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """The raw outcome of one exec (no exception raised for board errors)."""
+
+    stdout: bytes
+    error: bytes
+    completed: bool  #: the code ran to its end
+    exited: bool  #: the code ended with SystemExit and the board soft-rebooted
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Default budgets in seconds for the phases of a session."""
+
+    enter_raw: float = 5.0
+    soft_reset: float = 10.0
+    exec: float | None = 60.0
+    recovery: float = 8.0
+    interrupt: float = 1.5
+
+
+class _TextSink:
+    """Decodes streamed stdout incrementally and passes text to a callback."""
+
+    def __init__(self, callback: OutputCallback | None) -> None:
+        self._callback = callback
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def feed(self, data: bytes) -> None:
+        if self._callback is not None:
+            text = self._decoder.decode(data).replace("\r\n", "\n")
+            if text:
+                self._callback(text)
+
+
+def decode_output(data: bytes) -> str:
+    """Device stdout as text: UTF-8 (invalid bytes replaced), ``\\r\\n`` turned into ``\\n``."""
+    return data.decode("utf-8", "replace").replace("\r\n", "\n")
+
+
+class Board:
+    """An open session with one MicroPython board.
+
+    Use :func:`mpharness.open_board` rather than constructing this directly.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        name: str,
+        url: str,
+        timeouts: Timeouts | None = None,
+        spec: Any = None,
+    ) -> None:
+        self.transport = transport
+        self.name = name
+        self.url = url
+        self.spec = spec
+        self.timeouts = timeouts or Timeouts()
+        self.machine = RawReplMachine()
+        self.broken: BoardBroken | None = None
+        self.last_boot_output = ""
+        self._write_lock = threading.Lock()
+        self._fs: BoardFS | None = None
+        self._info: dict[str, Any] | None = None
+        #: plain-raw pacing for firmware without raw-paste (bytes per write, seconds between)
+        self.raw_chunk = 32
+        self.raw_chunk_gap = 0.004
+        self._pending_input: list[bytes] = []
+
+    # ----------------------------------------------------------------- life cycle
+    def __enter__(self) -> Board:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Leave the board alone and close the link (idempotent)."""
+        self.transport.close()
+
+    def __repr__(self) -> str:
+        return f"<Board {self.name!r} at {self.url!r} state={self.machine.state.value}>"
+
+    # ----------------------------------------------------------------- public API
+    def exec(
+        self, code: str, *, timeout: float | None = -1.0, on_output: OutputCallback | None = None
+    ) -> str:
+        """Run ``code`` on the board and return what it printed.
+
+        Args:
+            code: MicroPython source.
+            timeout: seconds for the whole call (None: no limit; default: ``timeouts.exec``).
+            on_output: called with stdout text as it streams in.
+
+        Raises:
+            RemoteError: the code raised on the board (also SystemExit, after the reboot).
+            BoardTimeout: the deadline passed; the board was interrupted and is usable again.
+            BoardBroken: the board could not be recovered after a timeout.
+        """
+        result = self.exec_raw(code, timeout=timeout, on_output=on_output)
+        stdout = decode_output(result.stdout)
+        if result.error:
+            exc = parse_exception(result.error)
+            raise RemoteError(exc.exc_type, exc.message, exc.traceback, stdout)
+        if result.exited:
+            raise RemoteError("SystemExit", "the code exited; the board soft-rebooted", "", stdout)
+        return stdout
+
+    def eval(self, expr: str, *, timeout: float | None = -1.0) -> Any:
+        """Evaluate ``expr`` on the board and return its value (a Python literal).
+
+        Raises:
+            RemoteError: evaluating raised on the board.
+            ValueError: the value's repr is not a Python literal (e.g. a function object).
+        """
+        out = self.exec(f"print(repr({expr}))", timeout=timeout)
+        text = out.rstrip("\n").rsplit("\n", 1)[-1]
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError) as err:
+            raise ValueError(f"board value of {expr!r} is not a literal: {text[:200]!r}") from err
+
+    def exec_raw(
+        self, code: str, *, timeout: float | None = -1.0, on_output: OutputCallback | None = None
+    ) -> ExecResult:
+        """Run ``code`` and return the raw framed result without raising for board errors."""
+        deadline = Deadline.after(self.timeouts.exec if timeout == -1.0 else timeout)
+        self._ensure_ready(deadline)
+        sink = _TextSink(on_output)
+        pieces = split_for_small_boards(code) if self.machine.paste_supported is False else [code]
+        stdout = b""
+        result = ExecResult(b"", b"", True, False)
+        for piece in pieces:
+            result = self._exec_once(piece, deadline, sink)
+            stdout += result.stdout
+            if result.error or result.exited or not result.completed:
+                break
+        return ExecResult(stdout, result.error, result.completed, result.exited)
+
+    def soft_reset(self, *, timeout: float | None = None) -> str:
+        """Soft-reset the board into a clean interpreter at the raw REPL.
+
+        Returns:
+            The boot output printed between the reboot line and the raw banner (boot.py).
+        """
+        deadline = Deadline.after(self.timeouts.soft_reset if timeout is None else timeout)
+        self._ensure_ready(deadline)
+        self._write(self.machine.begin_soft_reset())
+        return self._await_reboot(deadline)
+
+    def hard_reset(self, *, timeout: float | None = None) -> str:
+        """Reset the MCU (DTR/RTS on serial, respawn on virtual boards) and re-enter raw REPL."""
+        deadline = Deadline.after(self.timeouts.soft_reset if timeout is None else timeout)
+        self.transport.hard_reset(deadline)
+        self.machine.forget()
+        self._info = None
+        recovery.enter_raw(self, deadline)
+        return self.last_boot_output
+
+    def interrupt(self) -> None:
+        """Send Ctrl-C to the board. Safe to call from another thread while an exec runs."""
+        self._write(c.CTRL_C)
+
+    def recover(self, *, timeout: float | None = None) -> None:
+        """Bring the board back to an idle raw REPL, escalating as needed.
+
+        Raises:
+            BoardBroken: nothing worked; ``.attempts`` lists what was tried.
+        """
+        budget = self.timeouts.recovery if timeout is None else timeout
+        recovery.recover(self, Deadline.after(budget))
+
+    @property
+    def fs(self) -> BoardFS:
+        """Filesystem operations on the board (see :mod:`mpharness.fs`)."""
+        if self._fs is None:
+            from mpharness.fs import BoardFS
+
+            self._fs = BoardFS(self)
+        return self._fs
+
+    def info(self, *, refresh: bool = False) -> dict[str, Any]:
+        """Firmware facts: implementation name/version, sys.version, sys.platform, machine."""
+        if self._info is None or refresh:
+            self._info = self.eval(
+                "(lambda s:{'implementation':s.implementation.name,"
+                "'version':'.'.join(str(v) for v in s.implementation.version),"
+                "'sys_version':s.version,'platform':s.platform,"
+                "'machine':getattr(s.implementation,'_machine','')})(__import__('sys'))",
+                timeout=5.0,
+            )
+        return self._info
+
+    # ----------------------------------------------------------------- internals
+    def _exec_once(self, code: str, deadline: Deadline, sink: _TextSink) -> ExecResult:
+        nonce = secrets.token_hex(4).encode()
+        body = with_end_marker(code, nonce)
+        self._write(self.machine.begin_exec(body, make_marker(nonce)))
+        try:
+            event = self._pump(deadline, ExecFinished, "exec", sink)
+        except BoardTimeout as timeout:
+            recovery.after_exec_timeout(self, timeout)
+            raise
+        except KeyboardInterrupt:
+            recovery.after_host_interrupt(self)
+            raise
+        assert isinstance(event, ExecFinished)
+        if event.exited:
+            self._await_reboot(Deadline.after(self.timeouts.soft_reset))
+        return ExecResult(event.stdout, event.error, event.completed, event.exited)
+
+    def _await_reboot(self, deadline: Deadline) -> str:
+        self._info = None
+        try:
+            event = self._pump(deadline, RebootDone, "soft reset")
+        except TransportClosed:
+            if not self.transport.can_reconnect:
+                raise
+            self.transport.reconnect(deadline)
+            self.machine.forget()
+            recovery.enter_raw(self, deadline)
+            return self.last_boot_output
+        assert isinstance(event, RebootDone)
+        self.last_boot_output = decode_output(event.boot_output)
+        return self.last_boot_output
+
+    def _ensure_ready(self, deadline: Deadline) -> None:
+        if self.broken is not None:
+            raise self.broken
+        if self.machine.state is not State.READY:
+            recovery.enter_raw(self, deadline)
+
+    def _write(self, data: bytes) -> None:
+        if not data:
+            return
+        with self._write_lock:
+            self.transport.write(data)
+
+    def _flush_code(self, deadline: Deadline) -> None:
+        """Write what the machine releases; plain raw mode is paced for small UART buffers."""
+        if self.machine.paste_supported is not False:
+            self._write(self.machine.data_to_send())
+            return
+        first = True
+        while self.machine.pending_bytes:
+            if not first:
+                self._pace(deadline)
+            self._write(self.machine.data_to_send(self.raw_chunk))
+            first = False
+
+    def _pace(self, deadline: Deadline) -> None:
+        """Wait between plain-raw chunks, keeping anything the board sends meanwhile."""
+        gap = deadline.sooner(self.raw_chunk_gap)
+        while not gap.expired():
+            data = self.transport.read(gap)
+            if data:
+                self._pending_input.append(data)
+
+    def _pump(
+        self,
+        deadline: Deadline,
+        until: type,
+        phase: str,
+        sink: _TextSink | None = None,
+    ) -> object:
+        """Run I/O until the machine emits an ``until`` event; returns that event."""
+        self._pending_input = []
+        partial = bytearray()
+        while True:
+            self._flush_code(deadline)
+            if self._pending_input:
+                data = b"".join(self._pending_input)
+                self._pending_input = []
+            else:
+                data = self.transport.read(deadline)
+            if not data:
+                if deadline.expired():
+                    raise BoardTimeout(phase, deadline.budget, decode_output(bytes(partial)))
+                continue
+            for event in self.machine.receive(data):
+                if isinstance(event, Stdout):
+                    partial += event.data
+                    if sink is not None:
+                        sink.feed(event.data)
+                elif isinstance(event, Noise):
+                    log.debug("%s: noise %r", self.name, event.data[:200])
+                if isinstance(event, until):
+                    return event

@@ -1,0 +1,330 @@
+"""The raw-REPL / raw-paste state machine (sans-I/O).
+
+Theory of operation
+-------------------
+The machine never reads a clock or a file descriptor. The board session tells it what it
+is about to do (``enter_raw``, ``begin_exec``, ``begin_soft_reset``), writes the bytes the
+machine returns, and feeds every byte the device sends to :meth:`RawReplMachine.receive`,
+which returns :mod:`events <mpharness.protocol.events>`. Code bytes that raw-paste flow
+control holds back are released by :meth:`RawReplMachine.data_to_send` as window credits
+arrive.
+
+States::
+
+    UNKNOWN --enter_raw--> ENTERING --banner--> READY
+    READY --begin_exec--> PASTE_REQUEST --R\\x01--> SENDING --all sent--> END_ACK --\\x04--> REPLY
+                      \\--R\\x00> or "raw REPL...>" (old firmware)--> AWAIT_OK --OK--> REPLY
+    READY --begin_exec (paste known absent)--> AWAIT_OK
+    REPLY --frame end--> READY  |  --SystemExit--> REBOOTING
+    READY --begin_soft_reset--> REBOOTING --"soft reboot\\r\\n"…banner--> READY
+
+Device bytes that fit no frame (timer callbacks printing, boot text, a stale banner) come
+out as :class:`~mpharness.protocol.events.Noise`; markers are searched for, never assumed
+to sit at a fixed position. Once raw-paste support is known, a small exec is *pipelined*:
+the request, the code and the end byte leave in one write (they fit in the first two
+windows the device grants), so an exec costs one round trip.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from mpharness.errors import ProtocolError
+from mpharness.protocol import constants as c
+from mpharness.protocol.events import (
+    Event,
+    ExecFinished,
+    Noise,
+    PasteSupport,
+    RawReplReady,
+    RebootDone,
+    SoftRebootSeen,
+    Stdout,
+)
+from mpharness.protocol.response import scan
+
+
+class State(enum.Enum):
+    UNKNOWN = "unknown"
+    ENTERING = "entering raw REPL"
+    READY = "ready"
+    PASTE_REQUEST = "raw-paste request"
+    SENDING = "sending code"
+    END_ACK = "end-of-code acknowledgement"
+    AWAIT_OK = "raw REPL OK"
+    REPLY = "exec reply"
+    REBOOTING = "soft reboot"
+
+
+#: Bytes of the request itself that sit in the device's stdin buffer next to pipelined code.
+_PIPELINE_OVERHEAD = len(c.PASTE_REQUEST) + 1
+
+
+class RawReplMachine:
+    """Tracks one board's REPL state and turns device bytes into events."""
+
+    def __init__(self) -> None:
+        self.state = State.UNKNOWN
+        #: raw-paste support: None until the board answered a request
+        self.paste_supported: bool | None = None
+        self.window = 0
+        self._buf = b""
+        self._code = b""
+        self._out = b""
+        self._credit = 0
+        self._pipelined = False
+        self._marker = b""
+        self._scan_from = 0
+        self._streamed = 0
+        self._reboot_seen = False
+
+    # ----------------------------------------------------------------- commands
+    def enter_raw(self) -> bytes:
+        """Start waiting for the raw banner; returns the bytes that ask for it."""
+        self._reset_buffers()
+        self.state = State.ENTERING
+        return b"\r" + c.CTRL_A
+
+    def forget(self) -> None:
+        """The board's state is unknown again (after a timeout, interrupt or link loss)."""
+        self._reset_buffers()
+        self.state = State.UNKNOWN
+
+    def begin_exec(self, code: bytes, marker: bytes) -> bytes:
+        """Start one exec of ``code`` (which must print ``marker`` last); returns bytes to write."""
+        self._require(State.READY, "begin an exec")
+        for special in c.RAW_SPECIAL:
+            at = code.find(bytes([special]))
+            if at >= 0:
+                line = code.count(b"\n", 0, at) + 1
+                raise ProtocolError(
+                    f"code contains the control byte 0x{special:02x} on line {line}; "
+                    f"write it as an escape ('\\x{special:02x}') instead"
+                )
+        self._reset_buffers()
+        self._code = code + c.CTRL_D
+        self._marker = marker
+        if self.paste_supported is False:
+            self.state = State.AWAIT_OK
+            self._out, self._code = self._code, b""
+            return b""
+        self.state = State.PASTE_REQUEST
+        fits = len(self._code) + _PIPELINE_OVERHEAD <= 2 * self.window
+        self._pipelined = bool(self.paste_supported) and fits
+        if self._pipelined:
+            request, self._code = c.PASTE_REQUEST + self._code, b""
+            return request
+        return c.PASTE_REQUEST
+
+    def begin_soft_reset(self) -> bytes:
+        """Soft-reset from the raw prompt; returns the byte that does it."""
+        self._require(State.READY, "soft-reset")
+        self._reset_buffers()
+        self.state = State.REBOOTING
+        return c.CTRL_D
+
+    def expect_reboot(self) -> None:
+        """The board is rebooting on its own (SystemExit seen): wait for its banner."""
+        self._reset_buffers()
+        self.state = State.REBOOTING
+
+    def interrupt(self) -> bytes:
+        """Ctrl-C now: stop releasing code; the device answers with an interrupted frame."""
+        if self.state in (State.SENDING, State.END_ACK):
+            self._code = b""
+            self._out = b""
+            self.state = State.END_ACK  # the device acks the abort with \x04, no ack from us
+        elif self.state is State.AWAIT_OK:
+            self._out = b""
+        return c.CTRL_C
+
+    @property
+    def pending_bytes(self) -> int:
+        """Code bytes not yet released by :meth:`data_to_send`."""
+        return len(self._out) + (len(self._code) if self.state is State.SENDING else 0)
+
+    def data_to_send(self, limit: int | None = None) -> bytes:
+        """Code bytes that may be written now (raw-paste credit, or the plain-raw body)."""
+        if self.state is State.SENDING:
+            n = min(self._credit, len(self._code))
+            chunk, self._code = self._code[:n], self._code[n:]
+            self._credit -= n
+            if not self._code:
+                self.state = State.END_ACK
+            self._out += chunk
+        if limit is None or limit >= len(self._out):
+            out, self._out = self._out, b""
+        else:
+            out, self._out = self._out[:limit], self._out[limit:]
+        return out
+
+    # ----------------------------------------------------------------- input
+    def receive(self, data: bytes) -> list[Event]:
+        """Digest device bytes; returns the events they complete, in order."""
+        self._buf += data
+        events: list[Event] = []
+        while True:
+            before = (self.state, len(self._buf))
+            handler = _HANDLERS[self.state]
+            handler(self, events)
+            if (self.state, len(self._buf)) == before or not self._buf:
+                break
+        return events
+
+    # ----------------------------------------------------------------- states
+    def _on_idle(self, events: list[Event]) -> None:
+        if self._buf:
+            events.append(Noise(self._buf))
+            self._buf = b""
+
+    def _on_entering(self, events: list[Event]) -> None:
+        at = self._buf.find(c.RAW_BANNER)
+        if at < 0:
+            self._spill_noise(events, len(c.RAW_BANNER) - 1)
+            return
+        events.append(RawReplReady(self._buf[:at]))
+        self._buf = self._buf[at + len(c.RAW_BANNER) :]
+        self.state = State.READY
+
+    def _on_paste_request(self, events: list[Event]) -> None:
+        buf = self._buf
+        ok = buf.find(c.PASTE_OK)
+        refused = buf.find(c.PASTE_NOT_SUPPORTED + c.RAW_PROMPT)
+        banner = buf.find(c.RAW_BANNER)
+        found = [(i, kind) for i, kind in ((ok, "ok"), (refused, "no"), (banner, "old")) if i >= 0]
+        if not found:
+            return
+        at, kind = min(found)
+        if kind == "ok":
+            if len(buf) < at + 4:
+                return
+            self._accept_paste(int.from_bytes(buf[at + 2 : at + 4], "little"), events, buf[:at])
+            self._buf = buf[at + 4 :]
+            return
+        end = at + (3 if kind == "no" else len(c.RAW_BANNER))
+        if at:
+            events.append(Noise(buf[:at]))
+        self._buf = buf[end:]
+        self.paste_supported = False
+        events.append(PasteSupport(False))
+        self._out, self._code = self._code, b""
+        self.state = State.AWAIT_OK
+
+    def _accept_paste(self, window: int, events: list[Event], noise: bytes) -> None:
+        if noise:
+            events.append(Noise(noise))
+        if window == 0:
+            raise ProtocolError("board granted a raw-paste window of 0 bytes")
+        self.paste_supported = True
+        self.window = window
+        self._credit = window
+        events.append(PasteSupport(True, window))
+        self.state = State.END_ACK if self._pipelined else State.SENDING
+
+    def _on_sending(self, events: list[Event]) -> None:
+        noise = bytearray()
+        for i, byte in enumerate(self._buf):
+            if byte == c.PASTE_CREDIT:
+                self._credit += self.window
+            elif byte == c.PASTE_ABORT:
+                # The device stopped reading (compile error, MemoryError): acknowledge it.
+                self._code = b""
+                self._out += c.CTRL_D
+                self._buf = self._buf[i + 1 :]
+                self._start_reply(events, noise)
+                return
+            else:
+                noise.append(byte)
+        self._buf = b""
+        if noise:
+            events.append(Noise(bytes(noise)))
+
+    def _on_end_ack(self, events: list[Event]) -> None:
+        at = self._buf.find(c.CTRL_D)
+        head = self._buf if at < 0 else self._buf[:at]
+        noise = head.replace(bytes([c.PASTE_CREDIT]), b"")
+        if at < 0:
+            self._buf = b""
+            if noise:
+                events.append(Noise(noise))
+            return
+        self._buf = self._buf[at + 1 :]
+        self._start_reply(events, noise)
+
+    def _on_await_ok(self, events: list[Event]) -> None:
+        at = self._buf.find(c.RAW_OK)
+        if at < 0:
+            self._spill_noise(events, len(c.RAW_OK) - 1)
+            return
+        noise, self._buf = self._buf[:at], self._buf[at + 2 :]
+        self._start_reply(events, noise)
+
+    def _start_reply(self, events: list[Event], noise: bytes | bytearray) -> None:
+        if noise:
+            events.append(Noise(bytes(noise)))
+        self.state = State.REPLY
+        self._scan_from = 0
+        self._streamed = 0
+
+    def _on_reply(self, events: list[Event]) -> None:
+        end, streamable, self._scan_from = scan(self._buf, self._marker, self._scan_from)
+        if end is None:
+            if streamable > self._streamed:
+                events.append(Stdout(self._buf[self._streamed : streamable]))
+                self._streamed = streamable
+            return
+        if len(end.stdout) > self._streamed:
+            events.append(Stdout(end.stdout[self._streamed :]))
+        events.append(ExecFinished(end.stdout, end.error, end.completed, end.exited))
+        self._buf = self._buf[end.consumed :]
+        self.state = State.REBOOTING if end.exited else State.READY
+        self._reboot_seen = False
+
+    def _on_rebooting(self, events: list[Event]) -> None:
+        if not self._reboot_seen:
+            at = self._buf.find(c.SOFT_REBOOT)
+            if at >= 0:
+                self._reboot_seen = True
+                events.append(SoftRebootSeen(self._buf[:at]))
+                self._buf = self._buf[at + len(c.SOFT_REBOOT) :]
+        at = self._buf.find(c.RAW_BANNER)
+        if at < 0:
+            return
+        events.append(RebootDone(self._buf[:at]))
+        self._buf = self._buf[at + len(c.RAW_BANNER) :]
+        self.state = State.READY
+
+    # ----------------------------------------------------------------- helpers
+    def _spill_noise(self, events: list[Event], keep: int) -> None:
+        """Report all but the last ``keep`` bytes as noise (they cannot start a marker)."""
+        if len(self._buf) > keep:
+            cut = len(self._buf) - keep
+            events.append(Noise(self._buf[:cut]))
+            self._buf = self._buf[cut:]
+
+    def _require(self, state: State, action: str) -> None:
+        if self.state is not state:
+            raise ProtocolError(f"cannot {action} while the REPL is in state {self.state.value!r}")
+
+    def _reset_buffers(self) -> None:
+        self._buf = b""
+        self._code = b""
+        self._out = b""
+        self._credit = 0
+        self._pipelined = False
+        self._scan_from = 0
+        self._streamed = 0
+        self._reboot_seen = False
+
+
+_HANDLERS = {
+    State.UNKNOWN: RawReplMachine._on_idle,
+    State.READY: RawReplMachine._on_idle,
+    State.ENTERING: RawReplMachine._on_entering,
+    State.PASTE_REQUEST: RawReplMachine._on_paste_request,
+    State.SENDING: RawReplMachine._on_sending,
+    State.END_ACK: RawReplMachine._on_end_ack,
+    State.AWAIT_OK: RawReplMachine._on_await_ok,
+    State.REPLY: RawReplMachine._on_reply,
+    State.REBOOTING: RawReplMachine._on_rebooting,
+}
