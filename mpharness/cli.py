@@ -1,0 +1,173 @@
+"""The ``mpharness`` command.
+
+Exit codes (also in the README):
+0 success; 1 the board code raised (traceback on stderr); 2 bad usage, rig file or board
+name; 3 timeout; 4 connection or link failure; 5 board broken (recovery failed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+import mpharness
+from mpharness.errors import (
+    BoardBroken,
+    BoardTimeout,
+    ConfigError,
+    MPHarnessError,
+    RemoteError,
+    TransportError,
+)
+
+EXIT_OK, EXIT_REMOTE, EXIT_USAGE, EXIT_TIMEOUT, EXIT_LINK, EXIT_BROKEN = 0, 1, 2, 3, 4, 5
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mpharness",
+        description="Drive MicroPython boards: run code, open a REPL, list boards.",
+    )
+    parser.add_argument("--version", action="version", version=f"mpharness {mpharness.__version__}")
+    parser.add_argument("--rig", action="append", metavar="PATH", help="rig file (repeatable)")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("exec", help="run CODE on BOARD, print its output")
+    p.add_argument("board", help="rig name or URL (unix, microbit, /dev/ttyACM0, ...)")
+    p.add_argument("code")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
+    p.add_argument("--no-reset", action="store_true", help="keep the interpreter state")
+
+    p = sub.add_parser("run", help="run a local .py FILE on BOARD")
+    p.add_argument("board")
+    p.add_argument("file")
+    p.add_argument("--timeout", type=float, default=None, help="seconds (default: no limit)")
+    p.add_argument("--no-reset", action="store_true", help="keep the interpreter state")
+
+    p = sub.add_parser("repl", help="interactive terminal on BOARD (Ctrl-] leaves)")
+    p.add_argument("board")
+
+    p = sub.add_parser("devices", help="list rig boards and attached serial ports")
+    p.add_argument("--probe", action="store_true", help="ask each port's board what it runs")
+
+    p = sub.add_parser("pty", help="expose BOARD on a pty so other tools (mpremote...) can use it")
+    p.add_argument("board")
+    p.add_argument("--link", metavar="PATH", help="also make a symlink, e.g. /tmp/ttyACM0")
+    return parser
+
+
+def _open(args: argparse.Namespace, soft_reset: bool = True) -> mpharness.Board:
+    return mpharness.open_board(args.board, rig=args.rig, soft_reset=soft_reset)
+
+
+def _stream(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _run_code(args: argparse.Namespace, code: str) -> int:
+    with _open(args, soft_reset=not args.no_reset) as board:
+        try:
+            board.exec(code, timeout=args.timeout, on_output=_stream)
+        except RemoteError as err:
+            sys.stdout.flush()
+            sys.stderr.write(err.traceback or f"{err.exc_type}: {err.message}\n")
+            return EXIT_REMOTE
+    return EXIT_OK
+
+
+def _cmd_exec(args: argparse.Namespace) -> int:
+    return _run_code(args, args.code)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    try:
+        with open(args.file, encoding="utf-8") as f:
+            code = f.read()
+    except OSError as err:
+        raise ConfigError(f"cannot read {args.file}: {err.strerror}") from err
+    return _run_code(args, code)
+
+
+def _cmd_repl(args: argparse.Namespace) -> int:
+    from mpharness.transports.terminal import run_terminal
+
+    board = mpharness.open_board(args.board, rig=args.rig, soft_reset=False)
+    with board:
+        board._write(b"\x02")  # leave the raw REPL for the friendly one
+        sys.stderr.write(f"Connected to {board.name} ({board.url}). Ctrl-] leaves.\n")
+        run_terminal(board.transport)
+    return EXIT_OK
+
+
+def _cmd_devices(args: argparse.Namespace) -> int:
+    from mpharness.discovery import format_devices, list_devices
+
+    sys.stdout.write(format_devices(list_devices(rig_paths=args.rig, probe=args.probe)))
+    return EXIT_OK
+
+
+def _cmd_pty(args: argparse.Namespace) -> int:
+    from mpharness.connect import resolve_board
+    from mpharness.transports import open_transport
+    from mpharness.virtual.pty_bridge import serve_pty
+
+    spec = resolve_board(args.board, args.rig)
+    transport = open_transport(spec.urls[0], baudrate=spec.baudrate)
+
+    def ready(path: str) -> None:
+        sys.stdout.write(f"{spec.name} is on {path} (Ctrl-C stops)\n")
+        sys.stdout.flush()
+
+    try:
+        serve_pty(transport, args.link, ready)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        transport.close()
+    return EXIT_OK
+
+
+_COMMANDS = {
+    "exec": _cmd_exec,
+    "run": _cmd_run,
+    "repl": _cmd_repl,
+    "devices": _cmd_devices,
+    "pty": _cmd_pty,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mpharness`` console script."""
+    args = _build_parser().parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="mpharness: %(name)s: %(message)s")
+    try:
+        return _COMMANDS[args.command](args)
+    except ConfigError as err:
+        sys.stderr.write(f"mpharness: error: {err}\n")
+        return EXIT_USAGE
+    except BoardTimeout as err:
+        if err.partial_output:
+            sys.stdout.write(err.partial_output)
+        sys.stderr.write(f"mpharness: timeout: {err}\n")
+        return EXIT_TIMEOUT
+    except BoardBroken as err:
+        sys.stderr.write(f"mpharness: board broken: {err}\n")
+        return EXIT_BROKEN
+    except TransportError as err:
+        sys.stderr.write(f"mpharness: connection error: {err}\n")
+        return EXIT_LINK
+    except MPHarnessError as err:
+        sys.stderr.write(f"mpharness: error: {type(err).__name__}: {err}\n")
+        return EXIT_LINK
+    except KeyboardInterrupt:
+        sys.stderr.write("mpharness: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
