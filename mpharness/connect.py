@@ -92,7 +92,7 @@ def _prepare(board: Board, spec: BoardSpec, deadline: Deadline, soft_reset: bool
             raise ConnectError(
                 f"board {spec.name!r}: cannot read machine.unique_id(): {err}"
             ) from err
-        if str(uid).lower() != spec.uid.lower():
+        if not spec.uid_matches(str(uid)):
             raise ConnectError(
                 f"board {spec.name!r} at {board.url} has uid {uid}, the rig expects {spec.uid}: "
                 "is another board plugged into that port?"

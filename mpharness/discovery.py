@@ -43,12 +43,12 @@ def list_devices(rig_paths: Sequence[str] | None = None, probe: bool = False) ->
     rows: list[DeviceRow] = []
     claimed: set[str] = set()
     for spec in rig:
-        url = spec.urls[0]
+        url = spec.url or f"uid:{spec.uid}"
         port = next((by_path[_real(u)] for u in spec.urls if _real(u) in by_path), None)
         row = DeviceRow(spec.name, url, port)
         if port is not None:
             claimed.add(port.device)
-        if probe and (port is not None or not url.startswith("/")):
+        if probe and (port is not None or not url.startswith(("/", "uid:"))):
             row.probe, row.note = _probe(spec.name, rig_paths)
         rows.append(row)
     rows += [DeviceRow("-", p.device, p) for p in ports if p.device not in claimed]

@@ -1,0 +1,271 @@
+"""The rig: the boards named by rig files, and resolving a board name or URL to a spec.
+
+Theory of operation: ``Rig.load`` finds rig files (``--rig`` paths, else ``$MPHARNESS_RIG``,
+else ``hil_rigs/*.yaml`` under the current directory), parses each with ``mpharness.config``
+and merges their boards; a name defined in two files is an error naming both. Loading never
+substitutes ``${VAR}``: ``Rig.resolve`` does, for the one board being used (the password
+only later, through ``BoardSpec.webrepl_password``). ``resolve`` looks a string up as a rig
+name, then as a built-in (``unix``, ``microbit``; a rig file may redefine them), then takes
+anything that looks like a port or URL (contains ``:``, ``/`` or ``\\``, or is ``COMn``) as an
+anonymous board; anything else is an unknown name, reported with the closest known names.
+Rig names can never look like a URL, so ``resolve_board`` skips loading rig files for URLs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import glob
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from mpharness.boardspec import (
+    PASSWORD_ENV,
+    RESET_MODES,
+    BoardSpec,
+    Resource,
+    RigText,
+    Source,
+    expand_text,
+)
+from mpharness.config import load_rig_file
+from mpharness.errors import ConfigError
+
+__all__ = [
+    "BUILTIN_BOARDS",
+    "PASSWORD_ENV",
+    "RESET_MODES",
+    "RIG_ENV",
+    "BoardSpec",
+    "Resource",
+    "Rig",
+    "RigText",
+    "Source",
+    "expand_text",
+    "looks_like_url",
+    "resolve_board",
+]
+
+#: Environment variable with rig file paths (``os.pathsep``-separated; files, dirs or globs).
+RIG_ENV = "MPHARNESS_RIG"
+#: Where rig files are looked for when neither ``--rig`` nor ``$MPHARNESS_RIG`` is given.
+DEFAULT_RIG_GLOBS = ("hil_rigs/*.yaml", "hil_rigs/*.yml")
+
+#: Boards that need no rig file.
+BUILTIN_BOARDS: Mapping[str, BoardSpec] = MappingProxyType(
+    {
+        "unix": BoardSpec(
+            name="unix",
+            urls=("unix:",),
+            description="virtual board: unix-port MicroPython on a pty, fresh temporary root",
+        ),
+        "microbit": BoardSpec(
+            name="microbit",
+            urls=("qemu:microbit",),
+            description="virtual board: micro:bit MicroPython 1.9.2 in QEMU",
+        ),
+    }
+)
+
+_COM_RE = re.compile(r"(?i)com\d+")
+_GLOB_CHARS = frozenset("*?[")
+
+
+def looks_like_url(text: str) -> bool:
+    """Whether ``text`` addresses a board directly (port path or URL) rather than by name."""
+    return any(c in text for c in ":/\\") or _COM_RE.fullmatch(text) is not None
+
+
+@dataclass(frozen=True, eq=False)
+class Rig:
+    """The boards of a set of rig files (not including the built-ins).
+
+    Attributes:
+        boards: rig name -> spec, in file order; values are raw (``${VAR}`` not substituted).
+        files: the rig files loaded, absolute paths, in load order.
+        searched: where rig files were looked for, for messages.
+    """
+
+    boards: Mapping[str, BoardSpec] = field(default_factory=lambda: MappingProxyType({}))
+    files: tuple[str, ...] = ()
+    searched: str = ""
+
+    @classmethod
+    def load(
+        cls,
+        paths: Sequence[str | os.PathLike[str]] | None = None,
+        *,
+        cwd: str | os.PathLike[str] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Rig:
+        """Load the rig files.
+
+        Args:
+            paths: rig files, directories (their ``*.yaml``/``*.yml``) or globs, e.g. the
+                repeatable ``--rig`` option. If empty or None: ``$MPHARNESS_RIG`` (same kinds
+                of entries, ``os.pathsep``-separated), else ``hil_rigs/*.yaml`` under ``cwd``
+                (no such directory: an empty rig).
+            cwd: directory relative paths are taken from (default: the process's).
+            environ: environment to read ``MPHARNESS_RIG`` from (default ``os.environ``).
+
+        Raises:
+            ConfigError: a named file is missing, a glob matches nothing, a file is invalid,
+                or two files define the same board.
+        """
+        base = os.path.abspath(os.fspath(cwd) if cwd is not None else os.getcwd())
+        env = os.environ if environ is None else environ
+        if isinstance(paths, (str, os.PathLike)):  # one path, not a sequence of characters
+            paths = [paths]
+        if paths:
+            entries = [os.fspath(p) for p in paths]
+            searched = "--rig " + " --rig ".join(entries)
+        elif env.get(RIG_ENV, "").strip():
+            entries = [e for e in env[RIG_ENV].split(os.pathsep) if e.strip()]
+            searched = f"${RIG_ENV}={env[RIG_ENV]}"
+        else:
+            files = _default_files(base)
+            return cls.from_files(
+                files, searched=" or ".join(os.path.join(base, g) for g in DEFAULT_RIG_GLOBS)
+            )
+        files = [f for entry in entries for f in _expand_entry(entry, base)]
+        return cls.from_files(files, searched=searched)
+
+    @classmethod
+    def from_files(cls, files: Sequence[str], *, searched: str = "") -> Rig:
+        """Load the given rig files (no search); duplicates of one file are read once."""
+        unique: dict[str, str] = {}
+        for path in files:
+            unique.setdefault(os.path.realpath(path), os.path.abspath(path))
+        return cls.from_specs(
+            [spec for path in unique.values() for spec in load_rig_file(path)],
+            files=tuple(unique.values()),
+            searched=searched,
+        )
+
+    @classmethod
+    def from_specs(
+        cls, specs: Sequence[BoardSpec], *, files: Sequence[str] = (), searched: str = ""
+    ) -> Rig:
+        """A rig of the given specs; a name given twice is a ConfigError naming both places."""
+        boards: dict[str, BoardSpec] = {}
+        for spec in specs:
+            first = boards.get(spec.name)
+            if first is not None:
+                raise _duplicate(spec, first)
+            boards[spec.name] = spec
+        return cls(MappingProxyType(boards), tuple(files), searched)
+
+    def resolve(self, name_or_url: str, *, environ: Mapping[str, str] | None = None) -> BoardSpec:
+        """The spec for a board name or URL, with ``${VAR}`` substituted (not the password).
+
+        Order: a rig name; a built-in (``unix``, ``microbit``); a port path or URL (anything
+        with ``:``, ``/`` or ``\\``, or ``COMn``) as an anonymous spec named by the URL.
+
+        Raises:
+            ConfigError: unknown name (with the closest known names and the rig files), or an
+                unset variable in the board's settings (naming file, line, key, variable).
+        """
+        text = name_or_url.strip()
+        if not text:
+            raise ConfigError("no board given: expected a rig name, a port or a URL")
+        spec = self.boards.get(text) or BUILTIN_BOARDS.get(text)
+        if spec is None:
+            if not looks_like_url(text):
+                raise self._unknown(text)
+            spec = BoardSpec(name=text, urls=(text,))
+        return spec.expand_vars(environ)
+
+    def get(self, name: str) -> BoardSpec | None:
+        """The raw spec of a rig or built-in name, or None."""
+        return self.boards.get(name) or BUILTIN_BOARDS.get(name)
+
+    def names(self) -> list[str]:
+        """The rig's board names, in file order (without built-ins)."""
+        return list(self.boards)
+
+    def all_names(self) -> list[str]:
+        """Rig names followed by the built-ins no rig file redefines."""
+        return self.names() + [n for n in BUILTIN_BOARDS if n not in self.boards]
+
+    def __iter__(self) -> Iterator[BoardSpec]:
+        return iter(self.boards.values())
+
+    def __len__(self) -> int:
+        return len(self.boards)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.boards
+
+    def __repr__(self) -> str:
+        return f"Rig(names={self.names()!r}, files={self.files!r})"
+
+    def _unknown(self, name: str) -> ConfigError:
+        known = self.all_names()
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+        if not close:  # case slips: "ESP32" for "esp32"
+            close = [n for n in known if n.lower() == name.lower()]
+        message = f"unknown board {name!r}"
+        if close:
+            message += "; did you mean " + " or ".join(repr(n) for n in close) + "?"
+        message += "" if close else ";"
+        message += f" known boards: {', '.join(known)}"
+        if self.files:
+            message += f" (from files {', '.join(self.files)})"
+        else:
+            message += f" (no rig files: looked for {self.searched or 'none'})"
+        return ConfigError(message + "; a port or URL must contain ':' or '/'")
+
+
+def resolve_board(
+    name_or_url: str,
+    *,
+    rig_paths: Sequence[str | os.PathLike[str]] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> BoardSpec:
+    """Resolve a board name or URL as ``Rig.load(...).resolve(...)`` does.
+
+    A port path or URL is returned without reading any rig file (no rig name can look like
+    one), so a broken rig file does not stop ``--device /dev/ttyUSB0``.
+
+    Raises:
+        ConfigError: see ``Rig.load`` and ``Rig.resolve``.
+    """
+    text = name_or_url.strip()
+    if text and looks_like_url(text):
+        return BoardSpec(name=text, urls=(text,))
+    return Rig.load(rig_paths, cwd=cwd, environ=environ).resolve(text, environ=environ)
+
+
+def _duplicate(spec: BoardSpec, first: BoardSpec) -> ConfigError:
+    where = "" if first.source is None else f" (first defined at {first.source})"
+    source = spec.source
+    return ConfigError(
+        f"board {spec.name!r} is defined twice{where}",
+        path=None if source is None else source.path,
+        line=None if source is None else source.line,
+        key=spec.name if source is None else source.key,
+    )
+
+
+def _default_files(base: str) -> list[str]:
+    if not os.path.isdir(os.path.join(base, "hil_rigs")):
+        return []
+    return sorted(f for g in DEFAULT_RIG_GLOBS for f in glob.glob(os.path.join(base, g)))
+
+
+def _expand_entry(entry: str, base: str) -> list[str]:
+    """Files named by one ``--rig``/``$MPHARNESS_RIG`` entry: a file, a directory or a glob."""
+    path = os.path.join(base, os.path.expanduser(entry.strip()))
+    if any(c in entry for c in _GLOB_CHARS):
+        matches = sorted(m for m in glob.glob(path) if os.path.isfile(m))
+        if not matches:
+            raise ConfigError(f"no rig files match {entry!r}", path=path)
+        return matches
+    if os.path.isdir(path):
+        return sorted(f for g in ("*.yaml", "*.yml") for f in glob.glob(os.path.join(path, g)))
+    if not os.path.exists(path):
+        raise ConfigError("rig file not found", path=path)
+    return [path]
