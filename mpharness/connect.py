@@ -28,11 +28,11 @@ _UID_CODE = "__import__('binascii').hexlify(__import__('machine').unique_id()).d
 
 def resolve_board(name_or_url: str, rig: Rig | Sequence[str] | None = None) -> BoardSpec:
     """The rig entry (or an anonymous spec for a URL or built-in name) for ``name_or_url``."""
-    from mpharness.rig import Rig
+    from mpharness import rig as rigs
 
-    if not isinstance(rig, Rig):
-        rig = Rig.load(list(rig) if rig is not None else None)
-    return rig.resolve(name_or_url)
+    if isinstance(rig, rigs.Rig):
+        return rig.resolve(name_or_url)
+    return rigs.resolve_board(name_or_url, rig_paths=list(rig) if rig is not None else None)
 
 
 def open_board(
