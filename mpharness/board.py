@@ -28,9 +28,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mpharness import recovery
-from mpharness.chunking import split_for_small_boards
+from mpharness.chunking import SMALL_BOARD_INPUT, source_literals, split_for_small_boards
 from mpharness.deadline import Deadline
-from mpharness.errors import BoardBroken, BoardTimeout, RemoteError, TransportClosed
+from mpharness.errors import (
+    BoardBroken,
+    BoardTimeout,
+    ProtocolError,
+    RemoteError,
+    TransportClosed,
+)
 from mpharness.protocol import (
     ExecFinished,
     Noise,
@@ -119,10 +125,9 @@ class Board:
         self._write_lock = threading.Lock()
         self._fs: BoardFS | None = None
         self._info: dict[str, Any] | None = None
-        #: plain-raw pacing for firmware without raw-paste (bytes per write, seconds between)
-        self.raw_chunk = 32
-        self.raw_chunk_gap = 0.004
-        self._pending_input: list[bytes] = []
+        #: boards without raw-paste: most bytes ever in flight (the micro:bit's UART ring
+        #: buffer holds 63 and silently drops the rest)
+        self.small_input = SMALL_BOARD_INPUT
 
     # ----------------------------------------------------------------- life cycle
     def __enter__(self) -> Board:
@@ -184,11 +189,17 @@ class Board:
         deadline = Deadline.after(self.timeouts.exec if timeout == -1.0 else timeout)
         self._ensure_ready(deadline)
         sink = _TextSink(on_output)
-        pieces = split_for_small_boards(code) if self.machine.paste_supported is False else [code]
+        if self.machine.paste_supported is None:
+            self._exec_quiet(" ", deadline)  # learn whether the firmware has raw-paste
+        small = self.machine.paste_supported is False
+        pieces = split_for_small_boards(code) if small else [code]
         stdout = b""
         result = ExecResult(b"", b"", True, False)
         for piece in pieces:
-            result = self._exec_once(piece, deadline, sink)
+            if small:
+                result = self._exec_small(piece, deadline, sink)
+            else:
+                result = self._exec_once(piece, deadline, sink)
             stdout += result.stdout
             if result.error or result.exited or not result.completed:
                 break
@@ -251,8 +262,12 @@ class Board:
     # ----------------------------------------------------------------- internals
     def _exec_once(self, code: str, deadline: Deadline, sink: _TextSink) -> ExecResult:
         nonce = secrets.token_hex(4).encode()
-        body = with_end_marker(code, nonce)
-        self._write(self.machine.begin_exec(body, make_marker(nonce)))
+        return self._exec_frame(with_end_marker(code, nonce), make_marker(nonce), deadline, sink)
+
+    def _exec_frame(
+        self, body: bytes, marker: bytes, deadline: Deadline, sink: _TextSink | None
+    ) -> ExecResult:
+        self._write(self.machine.begin_exec(body, marker))
         try:
             event = self._pump(deadline, ExecFinished, "exec", sink)
         except BoardTimeout as timeout:
@@ -262,9 +277,32 @@ class Board:
             recovery.after_host_interrupt(self)
             raise
         assert isinstance(event, ExecFinished)
-        if event.exited:
+        if event.rebooting:
             self._await_reboot(Deadline.after(self.timeouts.soft_reset))
         return ExecResult(event.stdout, event.error, event.completed, event.exited)
+
+    def _exec_small(self, code: str, deadline: Deadline, sink: _TextSink) -> ExecResult:
+        """Exec on a board without raw-paste: never more than ``small_input`` bytes in flight.
+
+        Short code goes in one write. Longer code is uploaded into a board-side string in
+        acknowledged pieces (``_mph.append(...)``, each one raw exec) and run with ``exec``.
+        """
+        nonce = secrets.token_hex(4).encode()
+        body = with_end_marker(code, nonce)
+        if len(body) < self.small_input:
+            return self._exec_frame(body, make_marker(nonce), deadline, sink)
+        self._exec_quiet("_mph=[]", deadline)
+        for literal in source_literals(code, self.small_input - len("_mph.append()") - 1):
+            self._exec_quiet(f"_mph.append({literal})", deadline)
+        self._exec_quiet("_mph=''.join(_mph)", deadline)
+        return self._exec_once("exec(_mph)", deadline, sink)
+
+    def _exec_quiet(self, code: str, deadline: Deadline) -> None:
+        """Run one of the engine's own statements, which must print nothing and not fail."""
+        result = self._exec_frame(code.encode(), b"", deadline, None)
+        if result.error or result.stdout:
+            detail = decode_output(result.error or result.stdout).strip()
+            raise ProtocolError(f"board {self.name!r} failed an internal step: {detail}")
 
     def _await_reboot(self, deadline: Deadline) -> str:
         self._info = None
@@ -293,25 +331,9 @@ class Board:
         with self._write_lock:
             self.transport.write(data)
 
-    def _flush_code(self, deadline: Deadline) -> None:
-        """Write what the machine releases; plain raw mode is paced for small UART buffers."""
-        if self.machine.paste_supported is not False:
-            self._write(self.machine.data_to_send())
-            return
-        first = True
-        while self.machine.pending_bytes:
-            if not first:
-                self._pace(deadline)
-            self._write(self.machine.data_to_send(self.raw_chunk))
-            first = False
-
-    def _pace(self, deadline: Deadline) -> None:
-        """Wait between plain-raw chunks, keeping anything the board sends meanwhile."""
-        gap = deadline.sooner(self.raw_chunk_gap)
-        while not gap.expired():
-            data = self.transport.read(gap)
-            if data:
-                self._pending_input.append(data)
+    def _flush_code(self) -> None:
+        """Write the code bytes the machine releases (raw-paste credit, or a small raw body)."""
+        self._write(self.machine.data_to_send())
 
     def _pump(
         self,
@@ -321,15 +343,10 @@ class Board:
         sink: _TextSink | None = None,
     ) -> object:
         """Run I/O until the machine emits an ``until`` event; returns that event."""
-        self._pending_input = []
         partial = bytearray()
         while True:
-            self._flush_code(deadline)
-            if self._pending_input:
-                data = b"".join(self._pending_input)
-                self._pending_input = []
-            else:
-                data = self.transport.read(deadline)
+            self._flush_code()
+            data = self.transport.read(deadline)
             if not data:
                 if deadline.expired():
                     raise BoardTimeout(phase, deadline.budget, decode_output(bytes(partial)))

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import ast
 
-#: Largest piece sent to boards without raw-paste, in bytes of source.
-PIECE_LIMIT = 600
+#: Largest piece run at once on boards without raw-paste, in bytes of source.
+PIECE_LIMIT = 500
+#: Bytes a board without raw-paste can take in one go (micro:bit: a 64-byte ring buffer).
+SMALL_BOARD_INPUT = 63
 #: Pad with blank lines only up to this many (each costs a byte of the board's RAM).
 MAX_PADDING = 1500
 
@@ -56,3 +58,16 @@ def split_for_small_boards(code: str, limit: int = PIECE_LIMIT) -> list[str]:
 def _padded(lines: list[str], first: int, end: int) -> str:
     padding = "\n" * first if first <= MAX_PADDING else ""
     return padding + "".join(lines[first:end])
+
+
+def source_literals(text: str, limit: int) -> list[str]:
+    """``text`` cut into Python string literals of at most ``limit`` UTF-8 bytes each."""
+    literals: list[str] = []
+    i = 0
+    while i < len(text):
+        n = min(len(text) - i, limit)
+        while n > 1 and len(repr(text[i : i + n]).encode("utf-8")) > limit:
+            n -= 1 if n < 8 else max(1, n // 8)
+        literals.append(repr(text[i : i + n]))
+        i += n
+    return literals

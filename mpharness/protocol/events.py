@@ -46,14 +46,16 @@ class ExecFinished:
         stdout: everything the code printed (the end marker removed).
         error: the device's error section: an exception traceback, or empty.
         completed: True when the code ran to its end (the per-exec end marker was printed).
-        exited: True when the code ended with SystemExit (or machine.soft_reset): the board
-            is now soft-rebooting and no prompt follows.
+        exited: True when the code ended with SystemExit (or machine.soft_reset).
+        rebooting: True when the board is now soft-rebooting (modern firmware after
+            SystemExit: no prompt follows, the reboot text does).
     """
 
     stdout: bytes
     error: bytes
     completed: bool
     exited: bool
+    rebooting: bool = False
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,11 @@ class RawReplMachine:
         self.state = State.UNKNOWN
 
     def begin_exec(self, code: bytes, marker: bytes) -> bytes:
-        """Start one exec of ``code`` (which must print ``marker`` last); returns bytes to write."""
+        """Start one exec of ``code``; returns the bytes to write now.
+
+        ``code`` must print ``marker`` as its last action; an empty marker means code that
+        prints nothing (the engine's own helper execs), whose reply ends at the first frame.
+        """
         self._require(State.READY, "begin an exec")
         for special in c.RAW_SPECIAL:
             at = code.find(bytes([special]))
@@ -102,7 +106,8 @@ class RawReplMachine:
                     f"write it as an escape ('\\x{special:02x}') instead"
                 )
         self._reset_buffers()
-        self._code = code + c.CTRL_D
+        # An empty raw buffer ended by Ctrl-D is a soft reset, not an exec.
+        self._code = (code or b" ") + c.CTRL_D
         self._marker = marker
         if self.paste_supported is False:
             self.state = State.AWAIT_OK
@@ -134,6 +139,12 @@ class RawReplMachine:
             self._code = b""
             self._out = b""
             self.state = State.END_ACK  # the device acks the abort with \x04, no ack from us
+        elif self.state is State.PASTE_REQUEST and not self._pipelined:
+            # The Ctrl-C reaches the device right after the request: it answers R\x01 and
+            # aborts at once. Send no code after it, and treat the \x04 that follows as the
+            # abort ack (acking it would put a \x04 on an empty raw prompt: a soft reset).
+            self._code = b""
+            self._pipelined = True
         elif self.state is State.AWAIT_OK:
             self._out = b""
         return c.CTRL_C
@@ -267,7 +278,13 @@ class RawReplMachine:
         self._streamed = 0
 
     def _on_reply(self, events: list[Event]) -> None:
-        end, streamable, self._scan_from = scan(self._buf, self._marker, self._scan_from)
+        end, streamable, self._scan_from = scan(
+            self._buf,
+            self._marker,
+            self._scan_from,
+            self._streamed,
+            exit_returns_prompt=self.paste_supported is False,
+        )
         if end is None:
             if streamable > self._streamed:
                 events.append(Stdout(self._buf[self._streamed : streamable]))
@@ -275,18 +292,23 @@ class RawReplMachine:
             return
         if len(end.stdout) > self._streamed:
             events.append(Stdout(end.stdout[self._streamed :]))
-        events.append(ExecFinished(end.stdout, end.error, end.completed, end.exited))
+        events.append(
+            ExecFinished(end.stdout, end.error, end.completed, end.exited, end.rebooting)
+        )
         self._buf = self._buf[end.consumed :]
-        self.state = State.REBOOTING if end.exited else State.READY
+        self.state = State.REBOOTING if end.rebooting else State.READY
         self._reboot_seen = False
 
     def _on_rebooting(self, events: list[Event]) -> None:
         if not self._reboot_seen:
-            at = self._buf.find(c.SOFT_REBOOT)
-            if at >= 0:
-                self._reboot_seen = True
-                events.append(SoftRebootSeen(self._buf[:at]))
-                self._buf = self._buf[at + len(c.SOFT_REBOOT) :]
+            # the unix port ends the line with a bare \n
+            for line in (c.SOFT_REBOOT, c.SOFT_REBOOT.replace(b"\r\n", b"\n")):
+                at = self._buf.find(line)
+                if at >= 0:
+                    self._reboot_seen = True
+                    events.append(SoftRebootSeen(self._buf[:at]))
+                    self._buf = self._buf[at + len(line) :]
+                    break
         at = self._buf.find(c.RAW_BANNER)
         if at < 0:
             return
