@@ -23,6 +23,7 @@ import codecs
 import logging
 import secrets
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,7 @@ from mpharness.errors import (
     TransportClosed,
 )
 from mpharness.protocol import (
+    Event,
     ExecFinished,
     Noise,
     RawReplMachine,
@@ -128,6 +130,8 @@ class Board:
         #: boards without raw-paste: most bytes ever in flight (the micro:bit's UART ring
         #: buffer holds 63 and silently drops the rest)
         self.small_input = SMALL_BOARD_INPUT
+        self._interrupt_pending = False
+        self._backlog: deque[Event] = deque()
 
     # ----------------------------------------------------------------- life cycle
     def __enter__(self) -> Board:
@@ -226,8 +230,13 @@ class Board:
         return self.last_boot_output
 
     def interrupt(self) -> None:
-        """Send Ctrl-C to the board. Safe to call from another thread while an exec runs."""
-        self._write(c.CTRL_C)
+        """Send Ctrl-C to the board. Safe to call from another thread while an exec runs.
+
+        The running exec's I/O loop notices the request and stops releasing code bytes.
+        """
+        with self._write_lock:
+            self._interrupt_pending = True
+            self.transport.write(c.CTRL_C)
 
     def recover(self, *, timeout: float | None = None) -> None:
         """Bring the board back to an idle raw REPL, escalating as needed.
@@ -344,14 +353,23 @@ class Board:
     ) -> object:
         """Run I/O until the machine emits an ``until`` event; returns that event."""
         partial = bytearray()
+        backlog = self._backlog
         while True:
-            self._flush_code()
-            data = self.transport.read(deadline)
-            if not data:
-                if deadline.expired():
-                    raise BoardTimeout(phase, deadline.budget, decode_output(bytes(partial)))
-                continue
-            for event in self.machine.receive(data):
+            if backlog:
+                events = list(backlog)
+                backlog.clear()
+            else:
+                if self._interrupt_pending:
+                    self._interrupt_pending = False
+                    self.machine.interrupt()  # Ctrl-C already sent by interrupt()
+                self._flush_code()
+                data = self.transport.read(deadline)
+                if not data:
+                    if deadline.expired():
+                        raise BoardTimeout(phase, deadline.budget, decode_output(bytes(partial)))
+                    continue
+                events = self.machine.receive(data)
+            for i, event in enumerate(events):
                 if isinstance(event, Stdout):
                     partial += event.data
                     if sink is not None:
@@ -359,4 +377,5 @@ class Board:
                 elif isinstance(event, Noise):
                     log.debug("%s: noise %r", self.name, event.data[:200])
                 if isinstance(event, until):
+                    backlog.extend(events[i + 1 :])
                     return event

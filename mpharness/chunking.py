@@ -11,6 +11,7 @@ is sent whole (the board may then run out of memory, and says so).
 from __future__ import annotations
 
 import ast
+import io
 
 #: Largest piece run at once on boards without raw-paste, in bytes of source.
 PIECE_LIMIT = 500
@@ -41,7 +42,7 @@ def split_for_small_boards(code: str, limit: int = PIECE_LIMIT) -> list[str]:
     starts = _statement_starts(code)
     if not starts:
         return [code]
-    lines = code.splitlines(keepends=True)
+    lines = io.StringIO(code, newline="").readlines()
     bounds = [*starts[1:], len(lines)]
     pieces: list[str] = []
     first, size = starts[0], 0

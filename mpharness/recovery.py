@@ -50,6 +50,7 @@ def enter_raw(board: Board, deadline: Deadline) -> None:
         BoardTimeout: no raw banner within the deadline.
     """
     board.machine.forget()
+    board._backlog.clear()
     for settle, wait in ENTER_TRIES:
         if deadline.expired():
             break

@@ -292,9 +292,7 @@ class RawReplMachine:
             return
         if len(end.stdout) > self._streamed:
             events.append(Stdout(end.stdout[self._streamed :]))
-        events.append(
-            ExecFinished(end.stdout, end.error, end.completed, end.exited, end.rebooting)
-        )
+        events.append(ExecFinished(end.stdout, end.error, end.completed, end.exited, end.rebooting))
         self._buf = self._buf[end.consumed :]
         self.state = State.REBOOTING if end.rebooting else State.READY
         self._reboot_seen = False
