@@ -21,7 +21,6 @@ from __future__ import annotations
 import ast
 import codecs
 import logging
-import secrets
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mpharness import recovery
-from mpharness.chunking import SMALL_BOARD_INPUT, source_literals, split_for_small_boards
+from mpharness.chunking import SMALL_BOARD_INPUT, split_for_small_boards
 from mpharness.deadline import Deadline
 from mpharness.errors import (
     BoardBroken,
@@ -47,11 +46,13 @@ from mpharness.protocol import (
     State,
     Stdout,
     make_marker,
+    new_nonce,
     parse_exception,
     with_end_marker,
 )
 from mpharness.protocol import constants as c
 from mpharness.transports.base import Transport
+from mpharness.upload import upload_source
 
 if TYPE_CHECKING:
     from mpharness.fs import BoardFS
@@ -68,7 +69,8 @@ class ExecResult:
     stdout: bytes
     error: bytes
     completed: bool  #: the code ran to its end
-    exited: bool  #: the code ended with SystemExit and the board soft-rebooted
+    exited: bool  #: the code ended with SystemExit
+    rebooted: bool = False  #: ...and the board soft-rebooted (modern firmware does)
 
 
 @dataclass(frozen=True)
@@ -169,7 +171,8 @@ class Board:
             exc = parse_exception(result.error)
             raise RemoteError(exc.exc_type, exc.message, exc.traceback, stdout)
         if result.exited:
-            raise RemoteError("SystemExit", "the code exited; the board soft-rebooted", "", stdout)
+            after = "; the board soft-rebooted" if result.rebooted else ""
+            raise RemoteError("SystemExit", "the code exited" + after, "", stdout)
         return stdout
 
     def eval(self, expr: str, *, timeout: float | None = -1.0) -> Any:
@@ -207,7 +210,7 @@ class Board:
             stdout += result.stdout
             if result.error or result.exited or not result.completed:
                 break
-        return ExecResult(stdout, result.error, result.completed, result.exited)
+        return ExecResult(stdout, result.error, result.completed, result.exited, result.rebooted)
 
     def soft_reset(self, *, timeout: float | None = None) -> str:
         """Soft-reset the board into a clean interpreter at the raw REPL.
@@ -270,7 +273,7 @@ class Board:
 
     # ----------------------------------------------------------------- internals
     def _exec_once(self, code: str, deadline: Deadline, sink: _TextSink) -> ExecResult:
-        nonce = secrets.token_hex(4).encode()
+        nonce = new_nonce()
         return self._exec_frame(with_end_marker(code, nonce), make_marker(nonce), deadline, sink)
 
     def _exec_frame(
@@ -288,23 +291,27 @@ class Board:
         assert isinstance(event, ExecFinished)
         if event.rebooting:
             self._await_reboot(Deadline.after(self.timeouts.soft_reset))
-        return ExecResult(event.stdout, event.error, event.completed, event.exited)
+        return ExecResult(event.stdout, event.error, event.completed, event.exited, event.rebooting)
 
     def _exec_small(self, code: str, deadline: Deadline, sink: _TextSink) -> ExecResult:
         """Exec on a board without raw-paste: never more than ``small_input`` bytes in flight.
 
-        Short code goes in one write. Longer code is uploaded into a board-side string in
-        acknowledged pieces (``_mph.append(...)``, each one raw exec) and run with ``exec``.
+        Short code goes in one write. Longer code is uploaded into a board-side string with
+        flow control (``mpharness/upload.py``) and run with ``exec``.
         """
-        nonce = secrets.token_hex(4).encode()
+        nonce = new_nonce()
         body = with_end_marker(code, nonce)
         if len(body) < self.small_input:
             return self._exec_frame(body, make_marker(nonce), deadline, sink)
-        self._exec_quiet("_mph=[]", deadline)
-        for literal in source_literals(code, self.small_input - len("_mph.append()") - 1):
-            self._exec_quiet(f"_mph.append({literal})", deadline)
-        self._exec_quiet("_mph=''.join(_mph)", deadline)
-        return self._exec_once("exec(_mph)", deadline, sink)
+        self._exec_quiet("_mph=None\nimport gc\ngc.collect()\n_mph=[]", deadline)
+        upload_source(self, code, deadline)
+        result = self._exec_once("exec(_mph)", deadline, sink)
+        if not result.error:
+            return result
+        # Report the user's code as <stdin>, as if sent whole: drop the loader's own frame.
+        error = result.error.replace(b'  File "<stdin>", line 1, in <module>\r\n', b"", 1)
+        error = error.replace(b'File "<string>"', b'File "<stdin>"')
+        return ExecResult(result.stdout, error, result.completed, result.exited, result.rebooted)
 
     def _exec_quiet(self, code: str, deadline: Deadline) -> None:
         """Run one of the engine's own statements, which must print nothing and not fail."""

@@ -15,6 +15,7 @@ from mpharness.protocol.events import (
 from mpharness.protocol.framing import (
     DeviceException,
     make_marker,
+    new_nonce,
     parse_exception,
     with_end_marker,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "State",
     "Stdout",
     "make_marker",
+    "new_nonce",
     "parse_exception",
     "with_end_marker",
 ]

@@ -9,6 +9,7 @@ line numbers intact.
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 
 MARKER_LEAD = b"\x1e"
@@ -22,11 +23,23 @@ def make_marker(nonce: bytes) -> bytes:
     return MARKER_LEAD + nonce + MARKER_TAIL
 
 
+def new_nonce() -> bytes:
+    """A random nonce: 9 decimal digits, a small int on every MicroPython port (< 2**30)."""
+    return str(secrets.randbelow(9 * 10**8) + 10**8).encode()
+
+
 def with_end_marker(code: str, nonce: bytes) -> bytes:
-    """``code`` as UTF-8 with the marker-printing statement appended on its own line."""
+    """``code`` as UTF-8 with the marker-printing statement appended on its own line.
+
+    A decimal nonce travels as an int literal formatted into a constant string: MicroPython
+    interns short string literals for good, so a fresh string literal per exec would leak
+    a little heap on every call (fatal on a 10 KB micro:bit over a long session).
+    """
     body = code.encode("utf-8")
     if body and not body.endswith(b"\n"):
         body += b"\n"
+    if nonce.isdigit() and not nonce.startswith(b"0"):
+        return body + b"print('\\x1e%d\\x1f'%" + nonce + b")"
     return body + b"print('\\x1e" + nonce + b"\\x1f')"
 
 
