@@ -61,6 +61,10 @@ log = logging.getLogger("mpharness.board")
 
 OutputCallback = Callable[[str], None]
 
+#: seconds to wait for the answer to a Ctrl-C before sending it again, and how often
+CTRL_C_RETRY_S = 0.25
+CTRL_C_RETRIES = 3
+
 
 @dataclass(frozen=True)
 class ExecResult:
@@ -133,6 +137,9 @@ class Board:
         #: buffer holds 63 and silently drops the rest)
         self.small_input = SMALL_BOARD_INPUT
         self._interrupt_pending = False
+        self._ctrl_c_retry: Deadline | None = None
+        self._ctrl_c_left = 0
+        self._resync_needed = False
         self._backlog: deque[Event] = deque()
 
     # ----------------------------------------------------------------- life cycle
@@ -338,7 +345,8 @@ class Board:
     def _ensure_ready(self, deadline: Deadline) -> None:
         if self.broken is not None:
             raise self.broken
-        if self.machine.state is not State.READY:
+        if self.machine.state is not State.READY or self._resync_needed:
+            self._resync_needed = False
             recovery.enter_raw(self, deadline)
 
     def _write(self, data: bytes) -> None:
@@ -346,6 +354,26 @@ class Board:
             return
         with self._write_lock:
             self.transport.write(data)
+
+    def _arm_ctrl_c_retry(self) -> None:
+        """Re-send Ctrl-C if the board does not answer it soon: one that arrives while the
+        board still compiles (right after ``OK``) lands in its input buffer and is lost."""
+        self._ctrl_c_retry = Deadline.after(CTRL_C_RETRY_S)
+        self._ctrl_c_left = CTRL_C_RETRIES
+
+    def _maybe_resend_ctrl_c(self) -> None:
+        retry = self._ctrl_c_retry
+        if retry is None or not retry.expired():
+            return
+        if self._ctrl_c_left <= 0:
+            self._ctrl_c_retry = None
+            return
+        self._ctrl_c_left -= 1
+        self._write(c.CTRL_C)
+        # A Ctrl-C still in flight when the answer comes would wipe the next command in
+        # plain raw mode: re-synchronise (Ctrl-A re-banners after it) before the next exec.
+        self._resync_needed = True
+        self._ctrl_c_retry = Deadline.after(CTRL_C_RETRY_S)
 
     def _flush_code(self) -> None:
         """Write the code bytes the machine releases (raw-paste credit, or a small raw body)."""
@@ -369,11 +397,16 @@ class Board:
                 if self._interrupt_pending:
                     self._interrupt_pending = False
                     self.machine.interrupt()  # Ctrl-C already sent by interrupt()
+                    self._arm_ctrl_c_retry()
                 self._flush_code()
-                data = self.transport.read(deadline)
+                retry = self._ctrl_c_retry
+                data = self.transport.read(
+                    deadline if retry is None else deadline.sooner(retry.remaining())
+                )
                 if not data:
                     if deadline.expired():
                         raise BoardTimeout(phase, deadline.budget, decode_output(bytes(partial)))
+                    self._maybe_resend_ctrl_c()
                     continue
                 events = self.machine.receive(data)
             for i, event in enumerate(events):
@@ -383,6 +416,8 @@ class Board:
                         sink.feed(event.data)
                 elif isinstance(event, Noise):
                     log.debug("%s: noise %r", self.name, event.data[:200])
+                if isinstance(event, ExecFinished):
+                    self._ctrl_c_retry = None
                 if isinstance(event, until):
                     backlog.extend(events[i + 1 :])
                     return event

@@ -72,9 +72,11 @@ def enter_raw(board: Board, deadline: Deadline) -> None:
 def after_exec_timeout(board: Board, timeout: BoardTimeout) -> None:
     """An exec ran out of time: interrupt it, or escalate. Adds to ``timeout.partial_output``."""
     board._write(board.machine.interrupt())
+    board._arm_ctrl_c_retry()
     try:
         event = board._pump(Deadline.after(board.timeouts.interrupt), ExecFinished, "interrupt")
     except MPHarnessError as err:
+        board._ctrl_c_retry = None
         log.info("%s: Ctrl-C did not stop the code (%s); escalating", board.name, err)
         recover(board, Deadline.after(board.timeouts.recovery))
         return

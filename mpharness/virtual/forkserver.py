@@ -50,41 +50,14 @@ class ForkServer:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._control = ours
         self._lock = threading.Lock()
-        self.owner_pid = owner_pid = os.getpid()
-        started = threading.Event()
-        box: dict[str, Any] = {}
-
-        def run() -> None:  # must not refer to self: see the finalizer below
-            try:
-                proc = subprocess.Popen(
-                    [
-                        sys.executable,
-                        str(_ZYGOTE_SCRIPT),
-                        str(owner_pid),
-                        str(theirs.fileno()),
-                        "--deathsig",
-                    ],
-                    pass_fds=(theirs.fileno(),),
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
-            except BaseException as exc:
-                box["error"] = exc
-                started.set()
-                return
-            box["proc"] = proc
-            started.set()
-            proc.wait()
-
-        self._thread = threading.Thread(target=run, name="mpharness-forkserver", daemon=True)
-        self._thread.start()
-        started.wait()
-        theirs.close()
-        if "error" in box:
+        self.owner_pid = os.getpid()
+        try:
+            self._proc, self._thread = _start_zygote(theirs, self.owner_pid)
+        except BaseException:
             ours.close()
-            raise box["error"]
-        self._proc: subprocess.Popen[bytes] = box["proc"]
+            raise
+        finally:
+            theirs.close()
         # Once nothing refers to this server (no module global, no board channel), closing the
         # control socket makes the zygote exit (e.g. after pytester's sys.modules restore).
         self._finalizer = weakref.finalize(self, ours.close)
@@ -123,17 +96,76 @@ class ForkServer:
         self._thread.join(timeout)
 
 
-_server: ForkServer | None = None
-_server_lock = threading.Lock()
+def _start_zygote(
+    control: socket.socket, owner_pid: int
+) -> tuple[subprocess.Popen[bytes], threading.Thread]:
+    """Start the zygote from a thread that then waits for it (its death signal's anchor)."""
+    started = threading.Event()
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    str(_ZYGOTE_SCRIPT),
+                    str(owner_pid),
+                    str(control.fileno()),
+                    "--deathsig",
+                ],
+                pass_fds=(control.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except BaseException as exc:
+            box["error"] = exc
+            started.set()
+            return
+        box["proc"] = proc
+        started.set()
+        proc.wait()
+
+    thread = threading.Thread(target=run, name="mpharness-forkserver", daemon=True)
+    thread.start()
+    started.wait()
+    if "error" in box:
+        raise box["error"]
+    return box["proc"], thread
+
+
+class _Registry:
+    """The process-wide fork server slot.
+
+    It lives as an attribute of :mod:`sys`, not in this module, so that one zygote serves the
+    whole process even when this module is imported afresh (pytester's inline runs restore
+    ``sys.modules`` after each run; a module-level singleton would start one zygote per run).
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.server: Any = None  # a ForkServer, possibly from an earlier import of this module
+
+
+def _registry() -> _Registry:
+    registry: _Registry | None = getattr(sys, _REGISTRY_ATTR, None)
+    if registry is None:  # (first import; a race here only costs one extra zygote)
+        registry = _Registry()
+        setattr(sys, _REGISTRY_ATTR, registry)
+    return registry
+
+
+_REGISTRY_ATTR = "_mpharness_fork_server"
 
 
 def fork_server() -> ForkServer:
     """This process's fork server, started on first use (or again after it died)."""
-    global _server
-    with _server_lock:
-        if _server is None or _server.owner_pid != os.getpid() or not _server.alive:
-            _server = ForkServer()
-        return _server
+    registry = _registry()
+    with registry.lock:
+        server = registry.server
+        if server is None or server.owner_pid != os.getpid() or not server.alive:
+            registry.server = server = ForkServer()
+        return server  # type: ignore[no-any-return]
 
 
 def attach() -> BoardChannel:
@@ -142,19 +174,19 @@ def attach() -> BoardChannel:
     try:
         return server.attach()
     except (BrokenPipeError, ConnectionError):  # the zygote died since it was last used
-        global _server
-        with _server_lock:
-            if _server is server:
-                _server = None
+        registry = _registry()
+        with registry.lock:
+            if registry.server is server:
+                registry.server = None
         server.shutdown(0)
         return fork_server().attach()
 
 
 def shutdown_fork_server(timeout: float = 5.0) -> None:
     """Stop this process's fork server (and every interpreter it runs), if one is running."""
-    global _server
-    with _server_lock:
-        server, _server = _server, None
+    registry = _registry()
+    with registry.lock:
+        server, registry.server = registry.server, None
     if server is not None and server.owner_pid == os.getpid():
         server.shutdown(timeout)
 

@@ -202,7 +202,7 @@ class UnixBoardTransport(Transport):
         with self._lock:
             cur = self._cur = self._procs.spawn()
             self._spares.append(self._procs.spawn(CTRL_A))
-            self._procs.wait(cur, lambda: FRIENDLY_PROMPT in cur.output or cur.dead, deadline)
+            self._procs.wait(cur, lambda: self._up(cur, FRIENDLY_PROMPT) or cur.dead, deadline)
             output = bytes(cur.output)
             what = f"unix board interpreter {self.executable or '(micropython_run)'}"
             if self._procs.chan.dead:
@@ -210,7 +210,7 @@ class UnixBoardTransport(Transport):
             if cur.ended:
                 end = cur.describe_end()
                 raise ConnectError(f"{what} {end} before its REPL prompt; output: {output!r}")
-            if FRIENDLY_PROMPT not in output:
+            if not self._up(cur, FRIENDLY_PROMPT):
                 raise ConnectError(f"{what} gave no REPL prompt in time; output: {output!r}")
             if b"Traceback" in output:
                 raise ConnectError(f"{what} failed to mount its root directory: {output!r}")
@@ -218,6 +218,11 @@ class UnixBoardTransport(Transport):
             self._accept(output)
 
     # -- internals ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _up(interp: Interp, marker: bytes) -> bool:
+        """``interp`` printed ``marker`` and its pid is known."""
+        return interp.pid is not None and marker in interp.output
 
     def _require_cur(self) -> Interp:
         if self._cur is None:
@@ -305,9 +310,9 @@ class UnixBoardTransport(Transport):
 
     def _boot_text(self, spare: Interp, mode: str, deadline: Deadline) -> bytes | None:
         """Bring ``spare`` into ``mode``; what a board would print on entering it, or None."""
-        self._procs.wait(spare, lambda: RAW_BANNER in spare.output or spare.ended, deadline)
+        self._procs.wait(spare, lambda: self._up(spare, RAW_BANNER) or spare.ended, deadline)
         start = spare.output.find(RAW_BANNER)
-        if start < 0 or spare.ended:
+        if not self._up(spare, RAW_BANNER) or spare.ended:
             return None
         if mode == RAW:
             return bytes(spare.output[start:])

@@ -26,8 +26,9 @@ Sockets (all ``AF_UNIX``/``SOCK_SEQPACKET``, one JSON object per packet):
 Children are reaped on SIGCHLD (through ``signal.set_wakeup_fd``). Each child makes the pty
 slave its controlling terminal (``setsid`` + ``TIOCSCTTY``), sets ``PR_SET_PDEATHSIG`` so it
 dies with the zygote, then runs ``micropython_run.run_main(argv)`` or ``execve``\\ s a binary.
-The zygote itself sets ``PR_SET_PDEATHSIG`` (``--deathsig``) against the harness thread that
-started it.
+The zygote itself sets ``PR_SET_PDEATHSIG`` (``--deathsig``, SIGTERM) against the harness
+thread that started it; SIGTERM and control-socket EOF both end the loop, after which the zygote
+kills and reaps its children and removes the adopted directories before it exits.
 """
 
 from __future__ import annotations
@@ -109,6 +110,24 @@ def _send(sock: socket.socket, message: dict[str, Any]) -> None:
         sock.send(json.dumps(message).encode())
 
 
+def _take_terminal(fds: list[int], status_fd: int | None) -> None:
+    """Make the pty slave ``fds[0]`` this new session's controlling terminal and stdio."""
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(sig, signal.SIG_DFL)
+    os.setsid()
+    fcntl.ioctl(fds[0], termios.TIOCSCTTY, 0)
+    configure_slave(fds[0])
+    for fd in (0, 1, 2):
+        os.dup2(fds[0], fd)
+    if status_fd is not None and fds[1] != status_fd:
+        os.dup2(fds[1], status_fd, inheritable=False)
+    elif status_fd is not None:
+        os.set_inheritable(status_fd, False)
+    first_free = 3 if status_fd is None else status_fd + 1
+    os.closerange(first_free, max(1 << 16, os.sysconf("SC_OPEN_MAX")))
+
+
 def _child_main(fds: list[int], request: dict[str, Any], zygote_pid: int, run_main: Any) -> None:
     """Become one interpreter on the pty slave ``fds[0]``; never returns.
 
@@ -120,21 +139,8 @@ def _child_main(fds: list[int], request: dict[str, Any], zygote_pid: int, run_ma
     status_fd = STATUS_FD if len(fds) > 1 else None
     console = fds[0]  # where a start-up failure is reported: the transport reads it
     try:
-        signal.set_wakeup_fd(-1)
-        for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE, signal.SIGXFSZ):
-            signal.signal(sig, signal.SIG_DFL)
-        os.setsid()
-        fcntl.ioctl(fds[0], termios.TIOCSCTTY, 0)
-        configure_slave(fds[0])
-        for fd in (0, 1, 2):
-            os.dup2(fds[0], fd)
+        _take_terminal(fds, status_fd)
         console = 2
-        if status_fd is not None and fds[1] != status_fd:
-            os.dup2(fds[1], status_fd, inheritable=False)
-        elif status_fd is not None:
-            os.set_inheritable(status_fd, False)
-        first_free = 3 if status_fd is None else status_fd + 1
-        os.closerange(first_free, max(1 << 16, os.sysconf("SC_OPEN_MAX")))
         set_death_signal()
         if os.getppid() != zygote_pid:
             os._exit(CHILD_SETUP_FAILED)
@@ -149,15 +155,14 @@ def _child_main(fds: list[int], request: dict[str, Any], zygote_pid: int, run_ma
         code = result if isinstance(result, int) else 0
     except BaseException as exc:
         with contextlib.suppress(OSError):  # EIO: the transport is gone, nobody to tell
-            os.write(
-                console, f"mpharness fork server: cannot start interpreter: {exc!r}\n".encode()
-            )
+            message = f"mpharness fork server: cannot start interpreter: {exc!r}\n"
+            os.write(console, message.encode())
     _libc.fflush(None)
     with contextlib.suppress(OSError):
         if status_fd is not None:
             os.write(status_fd, str(code & 0xFF).encode())
         for fd in (0, 1, 2):
-            os.close(fd)
+            os.close(fd)  # ends the byte stream now, before the (slow) process teardown
     os._exit(code & 0xFF)
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -171,6 +173,18 @@ def test_ctrl_c_interrupts_busy_loop(raw: UnixBoardTransport) -> None:
     assert run(raw, "print('alive')") == b"alive\n\x04\x04>"
 
 
+def test_ctrl_c_from_another_thread_while_reading(raw: UnixBoardTransport) -> None:
+    raw.write(b"print('looping')\nwhile True: pass\x04")
+    read_until(raw, b"looping\n")
+    interrupter = threading.Timer(0.05, raw.write, args=(b"\x03",))
+    interrupter.start()  # fires while this thread is blocked in read()
+    try:
+        out = read_until(raw, b"\x04>")
+    finally:
+        interrupter.join()
+    assert b"KeyboardInterrupt" in out
+
+
 def test_sigkill_closes_transport_promptly(raw: UnixBoardTransport) -> None:
     pid = raw.pid
     assert pid is not None
@@ -314,3 +328,18 @@ def test_harness_death_kills_fork_server_and_interpreters_and_removes_root() -> 
     while os.path.exists(root) and not deadline.expired():  # removed by the dying fork server
         time.sleep(0.01)
     assert not os.path.exists(root)
+
+
+def test_one_fork_server_per_process_even_after_reimport() -> None:
+    import mpharness.virtual
+    from mpharness.virtual import forkserver
+
+    pid = forkserver.fork_server().pid
+    saved = sys.modules.pop("mpharness.virtual.forkserver")
+    try:
+        fresh = importlib.import_module("mpharness.virtual.forkserver")
+        assert fresh is not saved
+        assert fresh.fork_server().pid == pid
+    finally:
+        sys.modules["mpharness.virtual.forkserver"] = saved
+        mpharness.virtual.forkserver = saved
