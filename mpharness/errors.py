@@ -67,6 +67,8 @@ class BoardTimeout(MPHarnessError, TimeoutError):
         self.phase = phase
         self.timeout = timeout
         self.partial_output = partial_output
+        #: the board's traceback of the interrupt that ended the code, when there was one
+        self.traceback = ""
         budget = "" if timeout is None else f" after {timeout:g} s"
         super().__init__(f"board timed out during {phase}{budget}")
 

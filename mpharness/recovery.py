@@ -81,7 +81,9 @@ def after_exec_timeout(board: Board, timeout: BoardTimeout) -> None:
         recover(board, Deadline.after(board.timeouts.recovery))
         return
     assert isinstance(event, ExecFinished)
-    timeout.partial_output += event.stdout.decode("utf-8", "replace").replace("\r\n", "\n")
+    # The reply's stdout holds everything the code printed, streamed part included.
+    timeout.partial_output = event.stdout.decode("utf-8", "replace").replace("\r\n", "\n")
+    timeout.traceback = event.error.decode("utf-8", "replace").replace("\r\n", "\n")
     if event.exited:
         board._await_reboot(Deadline.after(board.timeouts.soft_reset))
 

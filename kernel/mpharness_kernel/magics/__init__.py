@@ -1,0 +1,163 @@
+"""Magic commands: registry, argument parsing with ``-h``, and dispatch.
+
+Theory of operation
+-------------------
+Each magic is a function registered with :func:`magic` together with an argparse parser
+(built lazily). ``%name args`` and ``%%name args`` split ``args`` with :mod:`shlex`; ``-h``
+or ``--help`` prints the parser's help into the cell and runs nothing; bad arguments raise
+:class:`~mpharness_kernel.output.UsageError`, which the kernel reports as an error reply, so a
+mistyped magic fails a notebook test instead of passing silently.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from mpharness_kernel.output import Output, UsageError
+
+if TYPE_CHECKING:
+    from mpharness_kernel.runner import CellRunner
+
+MagicFunc = Callable[["MagicContext", argparse.Namespace], None]
+
+
+class MagicParser(argparse.ArgumentParser):
+    """An argument parser that raises UsageError instead of exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}\n{self.format_usage().strip()}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        raise UsageError(message or f"{self.prog}: exit {status}")
+
+
+@dataclass
+class Magic:
+    """One registered magic.
+
+    Attributes:
+        name: the name without ``%``.
+        summary: one line for ``%lsmagic``.
+        func: called with the context and parsed arguments (``args.body`` for cell magics).
+        cell: whether it is a cell magic (``%%name``).
+        line: whether it is a line magic (``%name``).
+        build: adds the magic's arguments to its parser.
+    """
+
+    name: str
+    summary: str
+    func: MagicFunc
+    cell: bool
+    line: bool
+    build: Callable[[MagicParser], None]
+
+    def parser(self, cell: bool) -> MagicParser:
+        """The parser for ``%name`` (or ``%%name`` when ``cell``)."""
+        prog = ("%%" if cell else "%") + self.name
+        parser = MagicParser(prog=prog, description=self.summary, add_help=True)
+        self.build(parser)
+        return parser
+
+
+MAGICS: dict[str, Magic] = {}
+
+
+def magic(
+    name: str,
+    summary: str,
+    *,
+    cell: bool = False,
+    line: bool = True,
+    build: Callable[[MagicParser], None] | None = None,
+) -> Callable[[MagicFunc], MagicFunc]:
+    """Register a magic (decorator)."""
+
+    def register(func: MagicFunc) -> MagicFunc:
+        MAGICS[name] = Magic(name, summary, func, cell, line, build or (lambda p: None))
+        return func
+
+    return register
+
+
+@dataclass
+class MagicContext:
+    """What a magic can use: the runner (session, host namespace) and the cell's output."""
+
+    runner: CellRunner
+    out: Output
+    source: str = ""
+
+    @property
+    def session(self) -> Any:
+        """The kernel's :class:`~mpharness_kernel.session.BoardSession`."""
+        return self.runner.session
+
+    def print(self, text: str = "") -> None:
+        """Show a line of text in the cell (secrets masked)."""
+        self.out.stream("stdout", self.session.scrub(text) + "\n")
+
+
+def _parse(entry: Magic, args: str, cell: bool, out: Output) -> argparse.Namespace | None:
+    try:
+        tokens = shlex.split(args)
+    except ValueError as err:
+        raise UsageError(f"%{entry.name}: {err}") from None
+    parser = entry.parser(cell)
+    if "-h" in tokens or "--help" in tokens:
+        out.stream("stdout", parser.format_help())
+        return None
+    return parser.parse_args(tokens)
+
+
+def run_line_magic(ctx: MagicContext, text: str) -> None:
+    """Run ``%text`` (``text`` without the ``%``)."""
+    _load()
+    name, _, args = text.strip().partition(" ")
+    entry = MAGICS.get(name)
+    if entry is None or not entry.line:
+        hint = " (it is a cell magic: %%" + name + ")" if entry is not None else ""
+        raise UsageError(f"unknown line magic %{name}{hint}; %lsmagic lists them")
+    parsed = _parse(entry, args, False, ctx.out)
+    if parsed is not None:
+        parsed.body = None
+        parsed.body_first_line = 0
+        entry.func(ctx, parsed)
+
+
+def run_cell_magic(ctx: MagicContext, name: str, args: str, body: str, first_line: int) -> None:
+    """Run ``%%name args`` with ``body`` (which starts at cell line ``first_line``)."""
+    _load()
+    entry = MAGICS.get(name)
+    if entry is None or not entry.cell:
+        raise UsageError(f"unknown cell magic %%{name}; %lsmagic lists them")
+    parsed = _parse(entry, args, True, ctx.out)
+    if parsed is not None:
+        parsed.body = body
+        parsed.body_first_line = first_line
+        entry.func(ctx, parsed)
+
+
+def magic_names() -> list[str]:
+    """All magic names, for completion."""
+    _load()
+    return sorted(MAGICS)
+
+
+def _load() -> None:
+    """Import the modules that register magics (importing twice is a no-op)."""
+    from mpharness_kernel.magics import board, files, host  # noqa: F401
+
+
+@magic("lsmagic", "List the magics with a one-line summary each.")
+def _lsmagic(ctx: MagicContext, args: argparse.Namespace) -> None:
+    _load()
+    for entry in sorted(MAGICS.values(), key=lambda m: m.name):
+        forms = " ".join(
+            f for f, ok in ((f"%{entry.name}", entry.line), (f"%%{entry.name}", entry.cell)) if ok
+        )
+        ctx.print(f"{forms:<26} {entry.summary}")
+    ctx.print("\n`%NAME -h` shows the help of a magic.")

@@ -1,0 +1,105 @@
+"""Running one cell: cell magics, line magics and board code, in order.
+
+This is the kernel's logic without Jupyter: it takes a cell's source and an
+:class:`~mpharness_kernel.output.Output` and either returns normally or raises
+:class:`~mpharness_kernel.output.CellError`. The ipykernel glue in ``kernel.py`` only turns
+those into messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mpharness import Board
+from mpharness_kernel import magics
+from mpharness_kernel.cells import cell_magic, split_segments
+from mpharness_kernel.hostexec import HostNamespace
+from mpharness_kernel.introspect import record_definitions
+from mpharness_kernel.output import CellError, Output
+from mpharness_kernel.session import BoardSession
+
+
+class CellRunner:
+    """Runs cells against a :class:`BoardSession` and a host namespace.
+
+    Attributes:
+        known_defs: signatures/docstrings of functions and classes seen in cells (for inspect).
+    """
+
+    def __init__(self, session: BoardSession, host: HostNamespace | None = None) -> None:
+        self.session = session
+        self.host = host or HostNamespace()
+        self.known_defs: dict[str, str] = {}
+
+    def run_cell(self, source: str, out: Output) -> None:
+        """Run a whole cell; the value of its final expression goes to ``out.result``.
+
+        Raises:
+            CellError: the cell failed (board exception, timeout, interrupt, bad magic).
+        """
+        ctx = magics.MagicContext(self, out, source)
+        heading = cell_magic(source)
+        if heading is not None:
+            magics.run_cell_magic(
+                ctx, heading.name, heading.args, heading.body, heading.body_first_line
+            )
+            return
+        value = self.run_body(ctx, source, first_line=1)
+        if value is not None:
+            out.result({"text/plain": value})
+
+    def run_body(
+        self,
+        ctx: magics.MagicContext,
+        body: str,
+        *,
+        first_line: int,
+        board: Board | None = None,
+        timeout: float | str | None = "default",
+    ) -> str | None:
+        """Run code with line magics, starting at cell line ``first_line``.
+
+        Returns:
+            The repr of the final expression's value (None if there is none or it is None).
+        """
+        segments = split_segments(body)
+        value: str | None = None
+        for index, segment in enumerate(segments):
+            line = first_line + segment.first_line - 1
+            if segment.kind == "magic":
+                magics.run_line_magic(ctx, segment.text)
+                value = None
+                continue
+            value = self.session.run(
+                segment.text,
+                ctx.out,
+                board=board,
+                first_line=line,
+                source=ctx.source,
+                timeout=timeout,
+                show_value=index == len(segments) - 1,
+            )
+            record_definitions(segment.text, self.known_defs)
+        return None if value in (None, "None") else value
+
+    def user_expressions(self, expressions: dict[str, str]) -> dict[str, Any]:
+        """Evaluate ``user_expressions`` of an execute request on the current board."""
+        results: dict[str, Any] = {}
+        for key, expr in expressions.items():
+            try:
+                text = self.session.board().exec(f"print(repr({expr}))", timeout=5.0)
+                results[key] = {
+                    "status": "ok",
+                    "data": {"text/plain": text.strip()},
+                    "metadata": {},
+                }
+            except CellError as err:
+                results[key] = {"status": "error", **err.content()}
+            except Exception as err:
+                results[key] = {
+                    "status": "error",
+                    "ename": type(err).__name__,
+                    "evalue": str(err),
+                    "traceback": [],
+                }
+        return results

@@ -1,0 +1,334 @@
+"""pytest plugin: ``pytest --device NAME`` runs board tests on a MicroPython board.
+
+Theory of operation
+-------------------
+Registered through the ``pytest11`` entry point, so it is imported by every pytest run: this
+module imports only pytest at import time, and without ``--device`` (or the ini key
+``mpharness_device``) it opens nothing and skips the board tests with that reason.
+
+*Board tests* are tests marked ``on_board`` (their body runs on the board), tests using the
+``board`` fixture (host-driven) and tests marked ``board(features=...)``. Their setup
+(:func:`pytest_runtest_setup`) checks the rig entry's features, then has the
+:class:`~pytest_mpharness.session.BoardSession` open the board on first use and isolate the
+test (soft reset by default). For ``on_board`` tests :func:`pytest_pyfunc_call` replaces the
+host call: the function is shipped (``shipping.py``), run (``runner.py``) and its outcome
+turned into pytest's (pass, ``pytest.skip``, or :class:`BoardTestFailure`).
+:func:`pytest_runtest_makereport` swaps pytest's traceback of our own exceptions for the board
+failure (:class:`~pytest_mpharness.report.BoardFailureRepr`), so the report shows the test
+file's lines and the compared values, and ``xfail``, ``-x``, ``--lf`` and JUnit XML all work as
+for any failing test.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Generator, Iterator
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from mpharness import Board
+    from pytest_mpharness.session import BoardSession
+
+NO_DEVICE_REASON = (
+    "board test: no board selected (pass --device NAME_OR_URL, or set mpharness_device in the "
+    "ini file)"
+)
+_SESSION_KEY = pytest.StashKey["BoardSession | None"]()
+
+MARKERS = (
+    "on_board(timeout=None): run this test's body on the board given by --device "
+    "(after a soft reset); arguments must be literal values",
+    "board_timeout(seconds): per-test time budget on the board (default: --board-timeout)",
+    "board(features=[...]): needs a board with these rig features; skipped otherwise",
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The plugin's command-line options and ini keys."""
+    group = parser.getgroup("mpharness", "MicroPython boards (mpharness)")
+    group.addoption(
+        "--device",
+        dest="mpharness_device",
+        metavar="NAME_OR_URL",
+        default=None,
+        help="board to run board tests on: a rig name, a built-in (unix, microbit) or a URL",
+    )
+    group.addoption(
+        "--rig",
+        dest="mpharness_rig",
+        metavar="PATH",
+        action="append",
+        default=[],
+        help="rig file, directory or glob (repeatable; default $MPHARNESS_RIG or hil_rigs/*.yaml)",
+    )
+    group.addoption(
+        "--board-timeout",
+        dest="mpharness_board_timeout",
+        metavar="SECONDS",
+        default=None,
+        help="time budget of one board test in seconds (default 60; marker board_timeout)",
+    )
+    group.addoption(
+        "--board-isolation",
+        dest="mpharness_isolation",
+        default=None,
+        choices=("test", "module", "session"),
+        help="reset the board before every test (default), every module, or once",
+    )
+    group.addoption(
+        "--board-sync",
+        dest="mpharness_sync",
+        action="store_true",
+        default=False,
+        help="copy the rig entry's resources to the board before the first board test",
+    )
+    parser.addini("mpharness_device", "board for board tests (as --device)", default="")
+    parser.addini("mpharness_rig", "rig files (as --rig)", type="paths", default=[])
+    parser.addini("mpharness_board_timeout", "per-test board budget in seconds", default="")
+    parser.addini("mpharness_isolation", "test, module or session", default="test")
+    parser.addini(
+        "mpharness_sync", "copy rig resources before the first test", type="bool", default=False
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the markers; set up the board session if a device is given."""
+    for line in MARKERS:
+        config.addinivalue_line("markers", line)
+    config.stash[_SESSION_KEY] = None
+    if not (config.getoption("mpharness_device") or config.getini("mpharness_device")):
+        return  # cheap path: nothing of mpharness is imported
+    from pytest_mpharness.session import BoardSession, Settings
+
+    settings = Settings.from_config(config)
+    config.stash[_SESSION_KEY] = BoardSession(config, settings) if settings.device else None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Close the board."""
+    session = config.stash.get(_SESSION_KEY, None)
+    if session is not None:
+        session.close()
+
+
+def release_board(config: pytest.Config) -> None:
+    """Close the run's board so another client (e.g. a notebook kernel) can open its port.
+
+    The next board test opens it again (and resets it before running).
+    """
+    session = config.stash.get(_SESSION_KEY, None)
+    if session is not None:
+        session.close()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """One header line naming the board and the settings."""
+    session = config.stash.get(_SESSION_KEY, None)
+    if session is None:
+        return None
+    s = session.settings
+    return (
+        f"mpharness: board {session.name!r} ({', '.join(session.spec.urls) or 'no url'}), "
+        f"isolation={s.isolation}, reset={session.spec.reset}, timeout={s.timeout:g}s"
+    )
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Say which board and firmware ran the tests."""
+    session = config.stash.get(_SESSION_KEY, None)
+    if session is None or (session.url is None and session.broken is None):
+        return
+    terminalreporter.write_sep("-", "mpharness")
+    if session.url is not None:
+        terminalreporter.write_line(session.describe())
+    if session.broken:
+        terminalreporter.write_line(session.broken, red=True)
+
+
+# ---------------------------------------------------------------------------- selection
+def is_on_board(item: pytest.Item) -> bool:
+    """Whether the test's body runs on the board."""
+    return item.get_closest_marker("on_board") is not None
+
+
+def needs_board(item: pytest.Item) -> bool:
+    """Whether the test needs a board at all."""
+    return (
+        is_on_board(item)
+        or item.get_closest_marker("board") is not None
+        or "board" in getattr(item, "fixturenames", ())
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without a device, board tests are skipped with the reason."""
+    if config.stash.get(_SESSION_KEY, None) is not None:
+        return
+    skip = pytest.mark.skip(reason=NO_DEVICE_REASON)
+    for item in items:
+        if needs_board(item):
+            item.add_marker(skip)
+
+
+def _required_features(item: pytest.Item) -> list[str]:
+    features: list[str] = []
+    for mark in item.iter_markers("board"):
+        value = mark.kwargs.get("features", mark.args[0] if mark.args else ())
+        features.extend([value] if isinstance(value, str) else list(value))
+    return features
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Feature skips, then open and isolate the board for on-board tests.
+
+    Not ``tryfirst``: pytest's skip/xfail marks are evaluated first (a skipped test never
+    touches the board), and this runs before the fixtures are set up (the reset happens before
+    any fixture prepares the board).
+    """
+    session = item.config.stash.get(_SESSION_KEY, None)
+    if session is None or not needs_board(item):
+        return
+    missing = [f for f in _required_features(item) if not session.spec.has_feature(f)]
+    if missing:
+        have = ", ".join(session.spec.features) or "none"
+        pytest.skip(
+            f"board {session.name!r} lacks feature(s) {', '.join(missing)} (rig features: {have})"
+        )
+    if is_on_board(item):
+        session.prepare(item)
+
+
+def board_budget(item: pytest.Item, default: float) -> float:
+    """The item's time budget: marker ``board_timeout``, ``on_board(timeout=)``, else default."""
+    mark = item.get_closest_marker("board_timeout")
+    if mark is not None:
+        value = mark.args[0] if mark.args else mark.kwargs.get("seconds", default)
+        return float(value)
+    mark = item.get_closest_marker("on_board")
+    if mark is not None and mark.kwargs.get("timeout") is not None:
+        return float(mark.kwargs["timeout"])
+    return default
+
+
+# ---------------------------------------------------------------------------- fixtures
+@pytest.fixture
+def board(request: pytest.FixtureRequest) -> Iterator[Board]:
+    """The open board, isolated for this test (soft reset by default), for host-driven tests.
+
+    Board calls without an explicit ``timeout`` get the test's budget (``--board-timeout``).
+    """
+    session = request.config.stash.get(_SESSION_KEY, None)
+    if session is None:
+        pytest.skip(NO_DEVICE_REASON)
+    the_board = session.prepare(request.node)
+    saved = the_board.timeouts
+    the_board.timeouts = replace(saved, exec=board_budget(request.node, session.settings.timeout))
+    try:
+        yield the_board
+    finally:
+        the_board.timeouts = saved
+
+
+# ---------------------------------------------------------------------------- on-board call
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run an ``on_board`` test's body on the board instead of on the host."""
+    if not is_on_board(pyfuncitem):
+        return None
+    session = pyfuncitem.config.stash.get(_SESSION_KEY, None)
+    if session is None:  # pragma: no cover - skipped at collection
+        pytest.skip(NO_DEVICE_REASON)
+    _run_on_board(pyfuncitem, session)
+    return True
+
+
+def _board_arguments(item: pytest.Function) -> dict[str, str]:
+    from pytest_mpharness.shipping import ShippingError, literal_source
+
+    names = list(inspect.signature(item.obj).parameters)
+    args: dict[str, str] = {}
+    for name in names:
+        if name not in item.funcargs:
+            continue
+        if name == "board":
+            raise ShippingError(
+                "an on_board test cannot take the 'board' fixture (it is host-only)"
+            )
+        args[name] = literal_source(name, item.funcargs[name])
+    return args
+
+
+def _run_on_board(item: pytest.Function, session: BoardSession) -> None:
+    from pytest_mpharness.report import BoardFailure, BoardTestFailure, failure_exception
+    from pytest_mpharness.runner import run_on_board
+    from pytest_mpharness.shipping import ShippingError
+
+    board = session.prepare(item)
+    try:
+        shipment = session.module_source(str(item.path)).shipment(item.originalname)
+        kwargs = _board_arguments(item)
+    except (ShippingError, SyntaxError, OSError) as err:
+        path, line, _ = item.reportinfo()
+        raise BoardTestFailure(
+            BoardFailure(
+                "ShippingError", [f"ShippingError: {err}"], where=(str(path), (line or 0) + 1)
+            )
+        ) from None
+    budget = board_budget(item, session.settings.timeout)
+    live = item.config.getoption("capture", "fd") == "no"
+    outcome = run_on_board(board, shipment, kwargs, timeout=budget, live=live)
+    _attach_output(item, session, outcome, live)
+    if outcome.broken is not None:
+        session.mark_broken(f"board {session.name!r} is broken: {outcome.broken}")
+    elif outcome.lost:
+        session.needs_recovery = True
+    if outcome.status == "pass":
+        return
+    if outcome.status == "skip":
+        pytest.skip(outcome.reason)
+    assert outcome.failure is not None
+    raise failure_exception(outcome.failure)
+
+
+def _attach_output(item: pytest.Item, session: BoardSession, outcome: Any, live: bool) -> None:
+    """The test's board stdout as captured output, and the device log."""
+    if outcome.stdout and not live:
+        item.add_report_section("call", "stdout", outcome.stdout)
+    log = (
+        f"on-board test ran {outcome.seconds * 1000:.1f} ms on {session.name!r}: {outcome.status}\n"
+    )
+    if outcome.board_error:
+        log += "board traceback (lines of the program sent):\n" + outcome.board_error
+    item.add_report_section("call", "board log", log)
+
+
+# ---------------------------------------------------------------------------- reporting
+def _is_ours(path: str) -> bool:
+    return os.path.basename(os.path.dirname(str(path))) == "pytest_mpharness"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
+    """Show board failures as the board saw them, against the test file's lines."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    excinfo = call.excinfo
+    longrepr = report.longrepr
+    if report.skipped and isinstance(longrepr, tuple) and _is_ours(longrepr[0]):
+        # a feature skip, or pytest.skip() on the board: point at the test, not at the plugin
+        path, line, _ = item.reportinfo()
+        report.longrepr = (str(path), (line or 0) + 1, longrepr[2])
+    if report.failed and excinfo is not None:
+        from pytest_mpharness.report import BoardFailureRepr, BoardTestFailure, relative_to
+
+        if isinstance(excinfo.value, BoardTestFailure):
+            style = item.config.getoption("tbstyle", "auto")
+            rel = relative_to(str(item.config.invocation_params.dir))
+            # duck-typed like pytest's TerminalRepr (toterminal, reprcrash, str)
+            report.longrepr = BoardFailureRepr(excinfo.value.failure, style, rel)  # type: ignore[assignment]

@@ -1,0 +1,340 @@
+"""Failure reports for board tests, laid out like pytest's own.
+
+Theory of operation
+-------------------
+A board failure is described by :class:`BoardFailure`: the exception name, the ``E`` lines
+(message, compared values, explanation) and the traceback frames. Frames of the shipped
+program are mapped back to the test file through the shipment's line map (see
+``shipping.py``); frames of the device runner are dropped; frames of modules on the board
+are kept as the board named them. :class:`BoardFailureRepr` renders that like pytest does
+(function source up to the failing line, ``>`` marker, ``E`` lines, ``path:line: Type``) for
+``--tb=long/auto/short/line/native``, and has the ``reprcrash`` pytest's summary line and the
+JUnit writer read.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import difflib
+import linecache
+import os
+import pprint
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+_FRAME_RE = re.compile(r'^\s+File "(?P<file>[^"]*)"(?:, line (?P<line>\d+))?(?:, in (?P<func>.+))?')
+#: The file name MicroPython gives code sent through the REPL.
+STDIN_NAME = "<stdin>"
+#: The file name of code run with ``exec``.
+EXEC_NAME = "<string>"
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One traceback entry.
+
+    Attributes:
+        path: the host test file (mapped frames) or the name the board printed.
+        lineno: 1-based line, if known.
+        func: function name as the board printed it.
+        mapped: True when ``path``/``lineno`` point into the host test file.
+    """
+
+    path: str
+    lineno: int | None
+    func: str
+    mapped: bool
+
+
+@dataclass
+class BoardFailure:
+    """What went wrong with one board test, ready to render.
+
+    Attributes:
+        exc_type: the name shown after ``path:line:`` (e.g. ``AssertionError``).
+        lines: the ``E`` lines.
+        frames: traceback entries, outermost first.
+        where: (path, line) to report when no frame maps into the test file.
+        board_traceback: the traceback exactly as the board printed it.
+    """
+
+    exc_type: str
+    lines: list[str]
+    frames: list[Frame] = field(default_factory=list)
+    where: tuple[str, int] = ("", 0)
+    board_traceback: str = ""
+
+    def location(self) -> tuple[str, int]:
+        """(path, line) of the innermost frame in the test file, else :attr:`where`."""
+        for frame in reversed(self.frames):
+            if frame.mapped and frame.lineno:
+                return frame.path, frame.lineno
+        return self.where
+
+    def text(self) -> str:
+        """Plain-text rendering (used by ``str()`` of the exception and by JUnit XML)."""
+        path, line = self.location()
+        return "\n".join([*self.lines, f"{path}:{line}: {self.exc_type}"])
+
+
+class BoardTestFailure(Exception):
+    """Raised on the host when a board test failed; carries a :class:`BoardFailure`."""
+
+    def __init__(self, failure: BoardFailure) -> None:
+        super().__init__(failure.text())
+        self.failure = failure
+
+
+class BoardSetupError(BoardTestFailure):
+    """The board could not be prepared for a test (broken board, failed reset or connect)."""
+
+
+_HOST_KINDS: dict[str, type[BoardTestFailure]] = {}
+
+
+def failure_exception(failure: BoardFailure) -> BoardTestFailure:
+    """The exception to raise on the host for a board failure.
+
+    A :class:`BoardTestFailure` that is also an instance of the host's builtin exception of the
+    same name (``AssertionError``, ``ZeroDivisionError``...), so ``xfail(raises=...)`` treats a
+    board failure like the local one.
+    """
+    name = failure.exc_type
+    if name not in _HOST_KINDS:
+        base = getattr(builtins, name, None)
+        kind: type[BoardTestFailure] = BoardTestFailure
+        if isinstance(base, type) and issubclass(base, Exception):
+            try:
+                kind = type(f"Board{name}", (BoardTestFailure, base), {})
+            except TypeError:  # incompatible layout (e.g. OSError)
+                kind = BoardTestFailure
+        _HOST_KINDS[name] = kind
+    return _HOST_KINDS[name](failure)
+
+
+def _parse_frames(text: str) -> list[tuple[str, int | None, str]]:
+    frames = []
+    for raw in text.splitlines():
+        match = _FRAME_RE.match(raw)
+        if match is not None:
+            line = int(match.group("line")) if match.group("line") else None
+            frames.append((match.group("file"), line, (match.group("func") or "?").strip()))
+    return frames
+
+
+def map_traceback(text: str, path: str, line_map: tuple[int | None, ...]) -> list[Frame]:
+    """Frames of a board traceback; program lines mapped to ``path``, runner frames dropped.
+
+    The program is ``<stdin>`` when sent directly; on boards without raw-paste the engine may
+    upload it into a string and ``exec`` it from a one-line ``<stdin>`` loader, so then the
+    program is the ``<string>`` right under that loader frame.
+    """
+    raw = _parse_frames(text)
+    program = STDIN_NAME
+    if (
+        len(raw) > 1
+        and raw[0][0] == STDIN_NAME
+        and raw[0][2] == "<module>"
+        and raw[1][0] == EXEC_NAME
+        and raw[1][2] == "<module>"
+    ):
+        program, raw = EXEC_NAME, raw[1:]
+    frames: list[Frame] = []
+    for file, lineno, func in raw:
+        if file != program:
+            frames.append(Frame(file, lineno, func, mapped=False))
+            continue
+        source = line_map[lineno - 1] if lineno and 0 < lineno <= len(line_map) else None
+        if source is not None:
+            frames.append(Frame(path, source, func, mapped=True))
+    return frames
+
+
+def explain_assert(details: tuple[Any, ...], plain_expr: str | None) -> tuple[str, list[str]]:
+    """(exception name, ``E`` lines) for the device helper's ``_MphF`` arguments."""
+    message, op, left, right = [*details, None, "", "", ""][:4]
+    if op == "fail":
+        return "Failed", [f"Failed: {message}"]
+    lines = [f"AssertionError: {message}"] if message is not None else []
+    if op == "":
+        lines.append(f"assert {left}")
+        if plain_expr is not None and plain_expr.strip() != left:
+            lines.append(f" +  where {left} = {plain_expr.strip()}")
+    else:
+        lines.append(f"assert {left} {op} {right}")
+        if op == "==":
+            lines.extend("  " + line for line in _explain_eq(left, right))
+    return "AssertionError", lines
+
+
+def _literal(text: str) -> tuple[bool, Any]:
+    try:
+        return True, ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False, None
+
+
+def _explain_eq(left_text: str, right_text: str) -> list[str]:
+    """A short pytest-like explanation of why two literal values differ."""
+    ok_l, left = _literal(left_text)
+    ok_r, right = _literal(right_text)
+    if not (ok_l and ok_r) or type(left) is not type(right):
+        return []
+    out: list[str] = []
+    if isinstance(left, (list, tuple)):
+        for i, (a, b) in enumerate(zip(left, right, strict=False)):
+            if a != b:
+                out.append(f"At index {i} diff: {a!r} != {b!r}")
+                break
+        if len(left) != len(right):
+            out.append(
+                f"{'Left' if len(left) > len(right) else 'Right'} contains "
+                f"{abs(len(left) - len(right))} more items"
+            )
+    elif isinstance(left, dict):
+        differing = [k for k in left if k in right and left[k] != right[k]]
+        if differing:
+            out.append("Differing items:")
+            out.extend(f"{{{k!r}: {left[k]!r}}} != {{{k!r}: {right[k]!r}}}" for k in differing)
+        for label, a, b in (("Left", left, right), ("Right", right, left)):
+            extra = [k for k in a if k not in b]
+            if extra:
+                out.append(f"{label} contains {len(extra)} more item(s): {extra!r}")
+    elif isinstance(left, (set, frozenset)):
+        out.extend(f"Extra items in the left set: {x!r}" for x in sorted(left - right, key=repr))
+        out.extend(f"Extra items in the right set: {x!r}" for x in sorted(right - left, key=repr))
+    if isinstance(left, (list, tuple, dict, set, str, bytes)) and len(left_text + right_text) > 60:
+        a = pprint.pformat(left).splitlines()
+        b = pprint.pformat(right).splitlines()
+        out.append("Full diff:")
+        out.extend("  " + line.rstrip() for line in difflib.ndiff(b, a))
+    return out
+
+
+@lru_cache(maxsize=64)
+def _function_starts(path: str) -> tuple[tuple[int, int, int], ...]:
+    """(first line incl. decorators, last line, def line) of every function in ``path``."""
+    try:
+        tree = ast.parse("".join(linecache.getlines(path)))
+    except SyntaxError:
+        return ()
+    spans = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            spans.append((first, node.end_lineno or node.lineno, node.lineno))
+    return tuple(spans)
+
+
+def function_start(path: str, lineno: int) -> int:
+    """First line (decorators included) of the innermost function around ``lineno``."""
+    best = (0, lineno)
+    for first, last, _ in _function_starts(path):
+        if first <= lineno <= last and first > best[0]:
+            best = (first, first)
+    return best[1]
+
+
+@dataclass(frozen=True)
+class ReprCrash:
+    """The ``path:line: message`` pytest puts in summaries (same fields as pytest's)."""
+
+    path: str
+    lineno: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.lineno}: {self.message}"
+
+    def toterminal(self, tw: Any) -> None:
+        tw.line(str(self))
+
+
+class BoardFailureRepr:
+    """A report ``longrepr`` that renders a :class:`BoardFailure` like pytest's tracebacks."""
+
+    def __init__(self, failure: BoardFailure, style: str, rel: Any) -> None:
+        self.failure = failure
+        self.style = style
+        self._rel = rel
+        path, line = failure.location()
+        first = failure.lines[0] if failure.lines else failure.exc_type
+        self.reprcrash = ReprCrash(rel(path), line, first)
+
+    def __str__(self) -> str:
+        lines: list[str] = []
+        self._render(lambda text, **_: lines.append(text))
+        return "\n".join(lines)
+
+    def toterminal(self, tw: Any) -> None:
+        """Write the report (called by pytest's terminal reporter)."""
+        self._render(tw.line, tw.sep)
+
+    def _render(self, line: Any, sep: Any = None) -> None:
+        if self.style == "line":
+            line(str(self.reprcrash))
+            return
+        if self.style == "native":
+            self._native(line)
+            return
+        entries: list[Frame | None] = [f for f in self.failure.frames if f.lineno] or [None]
+        for i, frame in enumerate(entries):
+            last = i == len(entries) - 1
+            if i:
+                if sep is not None:
+                    sep("_ ")
+                else:
+                    line("_ " * 20)
+            self._entry(line, frame, last)
+
+    def _entry(self, line: Any, frame: Frame | None, last: bool) -> None:
+        path, lineno = (frame.path, frame.lineno) if frame else self.failure.where
+        mapped = frame is None or frame.mapped
+        source = linecache.getline(path, lineno).rstrip("\n") if mapped and lineno else ""
+        if self.style == "short":
+            func = f" in {frame.func}" if frame else ""
+            line(f"{self._rel(path)}:{lineno}:{func}")
+            if source:
+                line("    " + source.strip())
+        elif mapped and lineno:
+            for n in range(function_start(path, lineno), lineno):
+                line("    " + linecache.getline(path, n).rstrip("\n"))
+            line(">   " + source)
+        if last:
+            indent = len(source) - len(source.lstrip()) if self.style != "short" else 0
+            for text in self.failure.lines:
+                for part in text.split("\n") or [""]:
+                    line("E   " + " " * indent + part, red=True, bold=True)
+        if self.style != "short":
+            line("")
+            where = f"{self._rel(path)}:{lineno}: "
+            if not mapped:
+                where += f"in {frame.func if frame else '?'} (on the board) "
+            line(where + (self.failure.exc_type if last else ""), red=last, bold=last)
+
+    def _native(self, line: Any) -> None:
+        line("Traceback (most recent call last):")
+        for frame in self.failure.frames:
+            line(f'  File "{frame.path}", line {frame.lineno}, in {frame.func}')
+            if frame.mapped and frame.lineno:
+                line("    " + linecache.getline(frame.path, frame.lineno).strip())
+        for text in self.failure.lines:
+            line(text)
+
+
+def relative_to(base: str) -> Any:
+    """A function giving paths relative to ``base`` when that is shorter."""
+
+    def rel(path: str) -> str:
+        if not os.path.isabs(path):
+            return path
+        try:
+            candidate = os.path.relpath(path, base)
+        except ValueError:
+            return path
+        return candidate if len(candidate) < len(path) else path
+
+    return rel

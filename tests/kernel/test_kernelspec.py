@@ -1,0 +1,37 @@
+"""The kernelspec shipped in the package, and how the wheel installs it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from mpharness_kernel.install import packaged_kernel_spec_manager, packaged_spec_dir
+
+REPO = Path(__file__).resolve().parents[2]
+tomllib = pytest.importorskip("tomllib", reason="tomllib needs Python 3.11")
+
+
+def test_packaged_kernelspec() -> None:
+    spec = json.loads((Path(packaged_spec_dir()) / "kernel.json").read_text())
+    assert spec["language"] == "python"
+    assert spec["interrupt_mode"] == "signal"
+    assert spec["argv"] == ["python", "-m", "mpharness_kernel", "-f", "{connection_file}"]
+
+
+def test_wheel_installs_the_kernelspec_as_data_files() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    setuptools = project["tool"]["setuptools"]
+    installed = setuptools["data-files"]["share/jupyter/kernels/mpharness"]
+    assert installed == ["kernel/mpharness_kernel/kernelspec/kernel.json"]
+    assert (REPO / installed[0]).is_file()
+    assert "kernelspec/*.json" in setuptools["package-data"]["mpharness_kernel"]
+    plugins = project["project"]["entry-points"]["pytest11"]
+    assert plugins["mpharness_notebooks"] == "mpharness_kernel.pytest_notebooks"
+
+
+def test_test_runs_use_this_interpreter() -> None:
+    spec = packaged_kernel_spec_manager().get_kernel_spec("mpharness")  # type: ignore[attr-defined]
+    assert spec.argv[0] == sys.executable
+    assert spec.argv[1:3] == ["-m", "mpharness_kernel"]

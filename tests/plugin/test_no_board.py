@@ -1,0 +1,82 @@
+"""The plugin without a working board: no ``--device``, bad options, an unopenable board."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.plugin.helpers import QUIET, run
+
+
+def test_without_device_board_tests_skip_and_mpharness_is_not_imported(pytester):
+    pytester.makeconftest(
+        """
+        import sys
+        def pytest_sessionfinish(session):
+            loaded = sorted(m for m in sys.modules if m.split(".")[0] == "mpharness")
+            print("LOADED", loaded)
+        """
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.on_board
+        def test_on_board():
+            assert False
+
+        def test_host_driven(board):
+            assert False
+
+        @pytest.mark.board(features=["wifi"])
+        def test_feature():
+            assert False
+
+        def test_plain():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-rs", "-s")
+    result.assert_outcomes(passed=1, skipped=3)
+    result.stdout.fnmatch_lines(["*no board selected (pass --device NAME_OR_URL*"])
+    assert "LOADED []" in result.stdout.str()  # nothing of mpharness was even imported
+
+
+def test_unopenable_board_errors_every_board_test_with_the_reason(pytester):
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.on_board
+        def test_a():
+            pass
+
+        def test_b(board):
+            pass
+
+        def test_host():
+            pass
+
+        @pytest.mark.on_board
+        @pytest.mark.skip(reason="skipped before any board is touched")
+        def test_skipped():
+            pass
+        """
+    )
+    result = run(pytester, "unix:/nonexistent/micropython")
+    result.assert_outcomes(passed=1, errors=2, skipped=1)
+    result.stdout.fnmatch_lines(["*cannot open board 'unix:/nonexistent/micropython'*"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--device", "nosuchboard"], "*--device nosuchboard: unknown board 'nosuchboard'*"),
+        (["--device", "unix", "--board-timeout", "soon"], "*board timeout must be a number*"),
+        (["--device", "unix", "--board-timeout", "0"], "*board timeout must be positive*"),
+    ],
+)
+def test_bad_options_are_usage_errors(pytester, args, message):
+    pytester.makepyfile("def test_a():\n    pass\n")
+    result = pytester.runpytest(*QUIET, *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
