@@ -22,7 +22,11 @@ class ConfigError(MPHarnessError):
     """
 
     def __init__(
-        self, message: str, *, path: str | None = None, line: int | None = None,
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
         key: str | None = None,
     ) -> None:
         self.path = path

@@ -62,11 +62,11 @@ def open_transport(
     if scheme == "unix":
         from mpharness.virtual.unix_board import open_unix_board
 
-        return open_unix_board(url[len("unix:"):] or None, timeout=timeout)
+        return open_unix_board(url[len("unix:") :] or None, timeout=timeout)
     if scheme == "qemu":
         from mpharness.virtual.qemu_microbit import open_qemu_board
 
-        return open_qemu_board(url[len("qemu:"):], timeout=timeout)
+        return open_qemu_board(url[len("qemu:") :], timeout=timeout)
     if scheme in ("ws", "wss"):
         from mpharness.transports.webrepl import open_webrepl
 

@@ -29,9 +29,7 @@ def list_serial_ports() -> list[SerialPortInfo]:
     from serial.tools import list_ports
 
     ports = [
-        SerialPortInfo(
-            p.device, p.vid, p.pid, p.serial_number, p.description or "", p.location
-        )
+        SerialPortInfo(p.device, p.vid, p.pid, p.serial_number, p.description or "", p.location)
         for p in list_ports.comports()
     ]
     return sorted(ports, key=lambda p: (p.vid is None, p.device))

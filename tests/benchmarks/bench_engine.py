@@ -106,8 +106,8 @@ def main() -> None:
         ours = bench_mpharness(name, args.repeat)
         theirs_link = bench_mpremote(name, args.repeat, via_link=True)
         theirs_pts = bench_mpremote(name, args.repeat, via_link=False)
-        head = f"{'operation':20} {'mpharness':>10} {'mpremote ' + LINK[5:]:>28} {'mpremote /dev/pts':>18}"
-        print(head)
+        link_col = "mpremote " + LINK[5:]
+        print(f"{'operation':20} {'mpharness':>10} {link_col:>28} {'mpremote /dev/pts':>18}")
         for op, value in ours.items():
             a, b = theirs_link.get(op), theirs_pts.get(op)
             ratio = ""

@@ -13,7 +13,12 @@ def test_stdout_comes_back(vboard: mpharness.Board) -> None:
 
 def test_eval_returns_literals(vboard: mpharness.Board) -> None:
     assert vboard.eval("1 + 2") == 3
-    assert vboard.eval("[1, 'x', (2, None), {'k': b'\\x00'}]") == [1, "x", (2, None), {"k": b"\x00"}]
+    assert vboard.eval("[1, 'x', (2, None), {'k': b'\\x00'}]") == [
+        1,
+        "x",
+        (2, None),
+        {"k": b"\x00"},
+    ]
 
 
 def test_eval_of_non_literal_is_a_clear_error(vboard: mpharness.Board) -> None:
@@ -79,8 +84,7 @@ def test_state_persists_between_execs_and_soft_reset_clears_it(vboard: mpharness
         ("print('a\\x04b')", "a\x04b\n"),
         ("print('x\\x04\\x04>', end='')\nprint('more')", "x\x04\x04>more\n"),
         ("print('OK')\nprint('>')", "OK\n>\n"),
-        ("print('\\x04Traceback (most recent call last):\\x04>', end='')\nprint('!')",
-         None),
+        ("print('\\x04Traceback (most recent call last):\\x04>', end='')\nprint('!')", None),
     ],
 )
 def test_printed_framing_bytes_cannot_fake_a_result(
