@@ -61,6 +61,9 @@ log = logging.getLogger("mpharness.board")
 
 OutputCallback = Callable[[str], None]
 
+#: machine states in which the board has not yet accepted the code
+_ACCEPT_STATES = (State.PASTE_REQUEST, State.AWAIT_OK)
+
 #: seconds to wait for the answer to a Ctrl-C before sending it again, and how often
 CTRL_C_RETRY_S = 0.25
 CTRL_C_RETRIES = 3
@@ -86,6 +89,8 @@ class Timeouts:
     exec: float | None = 60.0
     recovery: float = 8.0
     interrupt: float = 1.5
+    #: from sending code to the board accepting it ("OK", or the raw-paste reply)
+    accept: float = 3.0
 
 
 class _TextSink:
@@ -288,6 +293,7 @@ class Board:
     ) -> ExecResult:
         self._write(self.machine.begin_exec(body, marker))
         try:
+            self._await_accept(deadline)
             event = self._pump(deadline, ExecFinished, "exec", sink)
         except BoardTimeout as timeout:
             recovery.after_exec_timeout(self, timeout)
@@ -299,6 +305,19 @@ class Board:
         if event.rebooting:
             self._await_reboot(Deadline.after(self.timeouts.soft_reset))
         return ExecResult(event.stdout, event.error, event.completed, event.exited, event.rebooting)
+
+    def _await_accept(self, deadline: Deadline) -> None:
+        """Wait (briefly) until the board accepts the code: a board that lost the code (a
+        stray Ctrl-C wiped its buffer, bytes dropped) is found out in seconds, not at the end
+        of the exec budget. Events that arrive meanwhile are kept for :meth:`_pump`."""
+        accept = deadline.sooner(self.timeouts.accept)
+        while self.machine.state in _ACCEPT_STATES and not self._backlog:
+            self._flush_code()
+            data = self.transport.read(accept)
+            if data:
+                self._backlog.extend(self.machine.receive(data))
+            elif accept.expired():
+                raise BoardTimeout("exec acknowledgement", accept.budget)
 
     def _exec_small(self, code: str, deadline: Deadline, sink: _TextSink) -> ExecResult:
         """Exec on a board without raw-paste: never more than ``small_input`` bytes in flight.
