@@ -79,17 +79,17 @@ def _upload_by_echo(board: Board, lines: list[str], deadline: Deadline) -> None:
     board._flush_code()
     while board.machine.state is not State.REPLY:
         _feed(board, deadline)
-    for line in lines:
-        data = (line + "\r").encode("ascii")
-        for i in range(0, len(data), ECHO_PIECE):
-            piece = data[i : i + ECHO_PIECE]
-            board._write(piece)
-            expected = len(piece) + piece.count(b"\r")  # "\r" echoes as "\r\n"
-            while expected > 0:
-                count, finished = _feed(board, deadline)
-                if finished is not None:
-                    raise ProtocolError(f"board {board.name!r} stopped taking code early")
-                expected -= count
+    # Lines are packed back to back: flow control counts echoed bytes, not lines.
+    data = "".join(line + "\r" for line in lines).encode("ascii")
+    for i in range(0, len(data), ECHO_PIECE):
+        piece = data[i : i + ECHO_PIECE]
+        board._write(piece)
+        expected = len(piece) + piece.count(b"\r")  # "\r" echoes as "\r\n"
+        while expected > 0:
+            count, finished = _feed(board, deadline)
+            if finished is not None:
+                raise ProtocolError(f"board {board.name!r} stopped taking code early")
+            expected -= count
     board._write((END_LINE + "\r").encode("ascii"))
     while _feed(board, deadline)[1] is None:
         pass
