@@ -150,9 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:
         sys.stderr.write(f"mpharness: error: {err}\n")
         return EXIT_USAGE
-    except BoardTimeout as err:
-        if err.partial_output:
-            sys.stdout.write(err.partial_output)
+    except BoardTimeout as err:  # the output was already streamed
         sys.stderr.write(f"mpharness: timeout: {err}\n")
         return EXIT_TIMEOUT
     except BoardBroken as err:

@@ -1,0 +1,124 @@
+"""The ``mpharness`` command: output, exit codes and one clear error per bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require_virtual_board
+
+
+def run_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env.pop("MPHARNESS_RIG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "mpharness.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=env,
+        check=False,
+    )
+
+
+@pytest.fixture(autouse=True)
+def _needs_unix() -> None:
+    require_virtual_board("unix")
+
+
+def test_exec_prints_board_stdout(tmp_path: Path) -> None:
+    result = run_cli("exec", "unix", "print(6 * 7)", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (0, "42\n")
+
+
+def test_exec_that_raises_exits_1_with_device_traceback(tmp_path: Path) -> None:
+    result = run_cli("exec", "unix", "print('a')\n1/0", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == "a\n"
+    assert "ZeroDivisionError" in result.stderr
+    assert 'File "<stdin>", line 2' in result.stderr
+
+
+def test_run_executes_a_local_file(tmp_path: Path) -> None:
+    script = tmp_path / "hello.py"
+    script.write_text("import sys\nprint(sys.implementation.name)\n")
+    result = run_cli("run", "unix", str(script), cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (0, "micropython\n")
+
+
+def test_run_missing_file_is_a_usage_error(tmp_path: Path) -> None:
+    result = run_cli("run", "unix", str(tmp_path / "nope.py"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "nope.py" in result.stderr
+
+
+def test_timeout_exits_3(tmp_path: Path) -> None:
+    result = run_cli("exec", "unix", "print('x')\nwhile True: pass", "--timeout", "1", cwd=tmp_path)
+    assert result.returncode == 3
+    assert "timed out" in result.stderr
+    assert result.stdout == "x\n"
+
+
+def test_bad_rig_yaml_names_file_and_line(tmp_path: Path) -> None:
+    rig = tmp_path / "hil_rigs"
+    rig.mkdir()
+    (rig / "lab.yaml").write_text("boards:\n  esp32:\n    url: /dev/ttyUSB0\n    baudrate: fast\n")
+    result = run_cli("exec", "esp32", "print(1)", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "lab.yaml:4" in result.stderr
+    assert "baudrate" in result.stderr
+
+
+def test_unknown_board_name_suggests(tmp_path: Path) -> None:
+    rig = tmp_path / "hil_rigs"
+    rig.mkdir()
+    (rig / "lab.yaml").write_text("boards:\n  huzzah32:\n    url: /dev/ttyUSB0\n")
+    result = run_cli("exec", "huzza32", "print(1)", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "huzza32" in result.stderr
+    assert "huzzah32" in result.stderr
+
+
+def test_unknown_url_scheme(tmp_path: Path) -> None:
+    result = run_cli("exec", "bluetooth://aa:bb", "print(1)", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "unknown URL scheme 'bluetooth'" in result.stderr
+
+
+def test_missing_port(tmp_path: Path) -> None:
+    result = run_cli("exec", "/dev/ttyUSB99", "print(1)", cwd=tmp_path)
+    assert result.returncode == 4
+    assert "/dev/ttyUSB99" in result.stderr
+    assert result.stderr.count("\n") <= 3, "one clear error, not a traceback"
+
+
+def test_busy_port(tmp_path: Path) -> None:
+    import serial
+
+    master, slave = os.openpty()
+    path = os.ttyname(slave)
+    holder = serial.Serial(path, exclusive=True)
+    try:
+        result = run_cli("exec", path, "print(1)", cwd=tmp_path)
+    finally:
+        holder.close()
+        os.close(master)
+        os.close(slave)
+    assert result.returncode == 4
+    assert "busy" in result.stderr
+
+
+def test_devices_lists_rig_boards(tmp_path: Path) -> None:
+    rig = tmp_path / "hil_rigs"
+    rig.mkdir()
+    (rig / "lab.yaml").write_text("boards:\n  bench-esp32:\n    url: /dev/ttyUSB0\n")
+    result = run_cli("devices", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "bench-esp32" in result.stdout
