@@ -94,17 +94,32 @@ class Timeouts:
 
 
 class _TextSink:
-    """Decodes streamed stdout incrementally and passes text to a callback."""
+    """Decodes streamed stdout incrementally and passes text to a callback.
+
+    ``\r\n`` becomes ``\n`` even when a read splits the pair: a trailing ``\r`` waits for
+    the next chunk (or :meth:`flush`).
+    """
 
     def __init__(self, callback: OutputCallback | None) -> None:
         self._callback = callback
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._held_cr = False
 
     def feed(self, data: bytes) -> None:
-        if self._callback is not None:
-            text = self._decoder.decode(data).replace("\r\n", "\n")
-            if text:
-                self._callback(text)
+        if self._callback is None:
+            return
+        text = ("\r" if self._held_cr else "") + self._decoder.decode(data)
+        self._held_cr = text.endswith("\r")
+        if self._held_cr:
+            text = text[:-1]
+        text = text.replace("\r\n", "\n")
+        if text:
+            self._callback(text)
+
+    def flush(self) -> None:
+        if self._callback is not None and self._held_cr:
+            self._held_cr = False
+            self._callback("\r")
 
 
 def decode_output(data: bytes) -> str:
@@ -222,6 +237,7 @@ class Board:
             stdout += result.stdout
             if result.error or result.exited or not result.completed:
                 break
+        sink.flush()
         return ExecResult(stdout, result.error, result.completed, result.exited, result.rebooted)
 
     def soft_reset(self, *, timeout: float | None = None) -> str:
