@@ -28,17 +28,7 @@ def test_timeout_keeps_partial_output(vboard: mpharness.Board) -> None:
     assert "KeyboardInterrupt" in info.value.traceback
 
 
-def test_interrupt_from_another_thread(
-    vboard: mpharness.Board, request: pytest.FixtureRequest
-) -> None:
-    if vboard.name == "microbit":
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="known issue: on the QEMU micro:bit, after a timed-out uploaded exec in "
-                "the same module, the exec following a thread interrupt can hang (under study)",
-                strict=False,
-            )
-        )
+def test_interrupt_from_another_thread(vboard: mpharness.Board) -> None:
     timer = threading.Timer(0.3, vboard.interrupt)
     timer.start()
     try:
