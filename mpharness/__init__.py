@@ -12,6 +12,8 @@ from mpharness.board import Board, ExecResult, Timeouts
 from mpharness.connect import open_board, resolve_board
 from mpharness.errors import (
     BoardBroken,
+    BoardBusy,
+    BoardReset,
     BoardTimeout,
     ConfigError,
     ConnectError,
@@ -27,6 +29,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Board",
     "BoardBroken",
+    "BoardBusy",
+    "BoardReset",
     "BoardTimeout",
     "ConfigError",
     "ConnectError",

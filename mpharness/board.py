@@ -32,6 +32,7 @@ from mpharness.chunking import SMALL_BOARD_INPUT, split_for_small_boards
 from mpharness.deadline import Deadline
 from mpharness.errors import (
     BoardBroken,
+    BoardReset,
     BoardTimeout,
     ProtocolError,
     RemoteError,
@@ -60,6 +61,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("mpharness.board")
 
 OutputCallback = Callable[[str], None]
+
+#: what a board prints when it boots into the friendly REPL (MicroPython and CircuitPython)
+BOOT_BANNER = b'Type "help()" for more information.'
+FRIENDLY_PROMPT = b">>> "
 
 #: machine states in which the board has not yet accepted the code
 _ACCEPT_STATES = (State.PASTE_REQUEST, State.AWAIT_OK)
@@ -161,6 +166,8 @@ class Board:
         self._ctrl_c_left = 0
         self._resync_needed = False
         self._backlog: deque[Event] = deque()
+        #: the leases held for this board (:class:`mpharness.lease.Lease`), released by close()
+        self.leases: list[Any] = []
 
     # ----------------------------------------------------------------- life cycle
     def __enter__(self) -> Board:
@@ -170,8 +177,13 @@ class Board:
         self.close()
 
     def close(self) -> None:
-        """Leave the board alone and close the link (idempotent)."""
-        self.transport.close()
+        """Leave the board alone, close the link and release its leases (idempotent)."""
+        try:
+            self.transport.close()
+        finally:
+            leases, self.leases = self.leases, []
+            for lease in leases:
+                lease.release()
 
     def __repr__(self) -> str:
         return f"<Board {self.name!r} at {self.url!r} state={self.machine.state.value}>"
@@ -390,6 +402,21 @@ class Board:
         with self._write_lock:
             self.transport.write(data)
 
+    def _check_reset(self, output: bytearray) -> None:
+        """A boot banner and a friendly prompt at the end of the output: the board reset."""
+        tail = bytes(output[-400:])
+        if BOOT_BANNER in tail and tail.rfind(BOOT_BANNER) > tail.rfind(b"\x04"):
+            self.machine.forget()
+            self._info = None
+            banner = tail.rfind(BOOT_BANNER)
+            start = max(
+                0, tail.rfind(b"MicroPython", 0, banner), tail.rfind(b"CircuitPython", 0, banner)
+            )
+            first_line = decode_output(tail[start:banner]).strip().replace("\x00", "")
+            raise BoardReset(
+                f"board {self.name!r} rebooted while the code ran (boot banner: {first_line!r})"
+            )
+
     def _arm_ctrl_c_retry(self) -> None:
         """Re-send Ctrl-C if the board does not answer it soon: one that arrives while the
         board still compiles (right after ``OK``) lands in its input buffer and is lost."""
@@ -449,6 +476,8 @@ class Board:
                     partial += event.data
                     if sink is not None:
                         sink.feed(event.data)
+                    if event.data.endswith(FRIENDLY_PROMPT):
+                        self._check_reset(partial)
                 elif isinstance(event, Noise):
                     log.debug("%s: noise %r", self.name, event.data[:200])
                 if isinstance(event, ExecFinished):

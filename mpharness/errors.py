@@ -58,6 +58,11 @@ class ProtocolError(MPHarnessError):
     """The board answered with bytes the raw-REPL protocol does not allow."""
 
 
+class BoardReset(ProtocolError):
+    """The board rebooted into its friendly REPL while code ran (``machine.reset()``, a
+    watchdog, a crash): the exec's result is lost and the interpreter state is gone."""
+
+
 class BoardTimeout(MPHarnessError, TimeoutError):
     """A board operation did not finish within its deadline.
 
@@ -106,3 +111,17 @@ class RemoteError(MPHarnessError):
         self.traceback = traceback
         self.stdout = stdout
         super().__init__(f"{exc_type}: {message}" if message else exc_type)
+
+
+class BoardBusy(ConnectError):
+    """Another session holds the board's lease (see ``mpharness.lease``).
+
+    Attributes:
+        key: the lease key of the board.
+        holder: the holder's record (``pid``, ``host``, ``since``, ``purpose``), or {} if unknown.
+    """
+
+    def __init__(self, message: str, *, key: str = "", holder: dict[str, object] | None = None):
+        self.key = key
+        self.holder = dict(holder or {})
+        super().__init__(message)

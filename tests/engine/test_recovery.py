@@ -82,3 +82,14 @@ class _NoReset:
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._inner, name)
+
+
+def test_board_reset_during_exec_is_reported_at_once() -> None:
+    """machine.reset() mid-exec: the boot banner ends the exec with BoardReset, not a timeout."""
+    require_virtual_board("microbit")
+    with mpharness.open_board("microbit", rig=[], timeout=60) as board:
+        start = time.monotonic()
+        with pytest.raises(mpharness.BoardReset, match="rebooted"):
+            board.exec("import machine\nmachine.reset()", timeout=20)
+        assert time.monotonic() - start < 5
+        assert board.exec("print('back')") == "back\n"
