@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import time
 from collections.abc import Sequence
+from typing import TextIO
 
 import mpharness
 from mpharness.errors import (
@@ -28,7 +31,7 @@ EXIT_OK, EXIT_REMOTE, EXIT_USAGE, EXIT_TIMEOUT, EXIT_LINK, EXIT_BROKEN = 0, 1, 2
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mpharness",
-        description="Drive MicroPython boards: run code, open a REPL, list boards.",
+        description="Drive MicroPython boards: run code, open a REPL, sync files, list boards.",
     )
     parser.add_argument("--version", action="version", version=f"mpharness {mpharness.__version__}")
     parser.add_argument("--rig", action="append", metavar="PATH", help="rig file (repeatable)")
@@ -51,11 +54,37 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("board")
 
     p = sub.add_parser("devices", help="list rig boards and attached serial ports")
-    p.add_argument("--probe", action="store_true", help="ask each port's board what it runs")
+    p.add_argument("--probe", action="store_true", help="ask the rig's boards what they run")
+    p.add_argument(
+        "--probe-all",
+        action="store_true",
+        help="with --probe, also open ports no rig board names (sends Ctrl-C to them)",
+    )
+
+    p = sub.add_parser("sync", help="copy DIR (default: the rig's resources) to BOARD by hash")
+    p.add_argument("board")
+    p.add_argument("dir", nargs="?", help="host directory (default: the rig entry's resources)")
+    p.add_argument("--remote", default="/", help="board directory (default /)")
+    p.add_argument("--delete", action="store_true", help="delete board files not in DIR")
+    p.add_argument("-n", "--dry-run", action="store_true", help="print the plan, change nothing")
+    p.add_argument("--include", action="append", default=[], metavar="GLOB")
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB")
 
     p = sub.add_parser("pty", help="expose BOARD on a pty so other tools (mpremote...) can use it")
     p.add_argument("board")
     p.add_argument("--link", metavar="PATH", help="also make a symlink, e.g. /tmp/ttyACM0")
+
+    p = sub.add_parser("flash", help="write FIRMWARE to an ESP BOARD with esptool")
+    p.add_argument("board")
+    p.add_argument("firmware")
+    p.add_argument("--erase", action="store_true", help="erase the whole flash first")
+    p.add_argument("--force", action="store_true", help="flash even if it runs that build")
+    p.add_argument("--address", type=lambda v: int(v, 0), help="flash offset (default: by chip)")
+
+    p = sub.add_parser("serve", help="share BOARD on the network as an RFC 2217 port")
+    p.add_argument("board")
+    p.add_argument("--rfc2217", type=int, required=True, metavar="PORT", help="TCP port")
+    p.add_argument("--bind", default="", metavar="HOST", help="address (default: all)")
     return parser
 
 
@@ -106,8 +135,68 @@ def _cmd_repl(args: argparse.Namespace) -> int:
 def _cmd_devices(args: argparse.Namespace) -> int:
     from mpharness.discovery import format_devices, list_devices
 
-    sys.stdout.write(format_devices(list_devices(rig_paths=args.rig, probe=args.probe)))
+    rows = list_devices(rig_paths=args.rig, probe=args.probe, probe_all=args.probe_all)
+    sys.stdout.write(format_devices(rows))
     return EXIT_OK
+
+
+def _cmd_sync(args: argparse.Namespace) -> int:
+    from mpharness import sync
+
+    with _open(args, soft_reset=False) as board:
+        if args.dir is None:
+            if board.spec is None or not board.spec.resources:
+                raise ConfigError(f"board {args.board!r} declares no resources; name a DIR")
+            plan = sync.plan_resource_sync(board, board.spec)
+        elif not os.path.isdir(args.dir):
+            raise ConfigError(f"no such host directory: {args.dir}")
+        else:
+            plan = sync.plan_sync(
+                board,
+                args.dir,
+                args.remote,
+                delete=args.delete,
+                include=args.include,
+                exclude=args.exclude,
+            )
+        sys.stdout.write(sync.format_plan(plan))
+        if not args.dry_run:
+            try:
+                with _ProgressBar(sys.stderr) as bar:
+                    sync.apply_sync(board, plan, progress=bar)
+            except OSError as err:
+                sys.stderr.write(f"mpharness: sync failed: {err}\n")
+                return EXIT_REMOTE
+    return EXIT_OK
+
+
+class _ProgressBar:
+    """A one-line progress bar on a terminal, shown once a transfer takes over 0.3 s."""
+
+    def __init__(self, stream: TextIO, delay: float = 0.3) -> None:
+        self.stream, self.delay = stream, delay
+        self.start = time.monotonic()
+        self.shown = False
+
+    def __enter__(self) -> _ProgressBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.shown:
+            self.stream.write("\n")
+            self.stream.flush()
+
+    def __call__(self, done: int, total: int) -> None:
+        elapsed = time.monotonic() - self.start
+        if elapsed < self.delay or total <= 0:
+            return
+        self.shown = True
+        width = 30
+        filled = width * done // total
+        rate = done / elapsed / 1024
+        line = f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} B {rate:.0f} KiB/s"
+        self.stream.write(line)
+        self.stream.flush()
 
 
 def _cmd_pty(args: argparse.Namespace) -> int:
@@ -131,12 +220,48 @@ def _cmd_pty(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_flash(args: argparse.Namespace) -> int:
+    from mpharness.flash import flash_board
+
+    result = flash_board(
+        args.board,
+        args.firmware,
+        erase=args.erase,
+        force=args.force,
+        address=args.address,
+        rig=args.rig,
+    )
+    if result.action == "skipped":
+        sys.stdout.write(f"{args.board} already runs this firmware ({result.before}): skipped\n")
+    else:
+        sys.stdout.write(f"flashed {result.chip} on {result.port}; it reports {result.after}\n")
+    return EXIT_OK
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import socket
+
+    from mpharness.serve import serve_board
+
+    def ready(url: str) -> None:
+        if args.bind in ("", "0.0.0.0"):
+            url = f"rfc2217://{socket.gethostname()}:{args.rfc2217}"
+        sys.stdout.write(f"{args.board} is served at {url} (Ctrl-C stops)\n")
+        sys.stdout.flush()
+
+    serve_board(args.board, args.rfc2217, host=args.bind, rig=args.rig, on_ready=ready)
+    return EXIT_OK
+
+
 _COMMANDS = {
     "exec": _cmd_exec,
     "run": _cmd_run,
     "repl": _cmd_repl,
     "devices": _cmd_devices,
     "pty": _cmd_pty,
+    "sync": _cmd_sync,
+    "serve": _cmd_serve,
+    "flash": _cmd_flash,
 }
 
 

@@ -374,7 +374,10 @@ def _url_problem(url: str) -> str | None:
     if "${" in url:
         return None
     scheme = url_scheme(url)
-    if scheme is None or scheme in {"unix", "qemu", "ws", "wss"} | _PYSERIAL_SCHEMES:
+    known = {"unix", "qemu", "ws", "wss", "usb-serial", "uid", "shaped"} | _PYSERIAL_SCHEMES
+    if scheme is None or scheme in known:
+        return None
+    if url.strip().lower() in ("webrepl:", "webrepl:unix"):  # the virtual WebREPL board
         return None
     hint = {
         "serial": "for a serial port give its path, e.g. /dev/ttyUSB0",
@@ -384,7 +387,8 @@ def _url_problem(url: str) -> str | None:
     }.get(scheme, "")
     return (
         f"unknown URL scheme {scheme!r}: expected a serial port path, rfc2217://, "
-        f"socket://, ws://, unix: or qemu:microbit" + (f" ({hint})" if hint else "")
+        f"socket://, ws://, usb-serial:SERIAL, uid:HEX, unix: or qemu:microbit"
+        + (f" ({hint})" if hint else "")
     )
 
 

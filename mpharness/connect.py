@@ -5,6 +5,10 @@ built-in names (``unix``, ``microbit``) and URLs need no rig file. A spec with s
 tries them in order. After the link is up the board is brought to the raw REPL (and, by
 default, soft-reset to a clean interpreter); a ``uid`` in the rig entry is then checked
 against ``machine.unique_id()`` so a board plugged into the wrong port is refused.
+
+Before any link is opened the board is *leased* (:mod:`mpharness.lease`): one session per
+board across the processes of the host. The leases go with the :class:`Board` and are
+released when it closes (or when opening fails).
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from mpharness import lease as leases
 from mpharness.board import Board, Timeouts
+from mpharness.board_pool import lease_keys, lease_one_of
 from mpharness.deadline import Deadline
 from mpharness.errors import ConnectError, MPHarnessError
 from mpharness.transports import open_transport
@@ -41,6 +47,8 @@ def open_board(
     rig: Rig | Sequence[str] | None = None,
     timeout: float | None = 15.0,
     soft_reset: bool = True,
+    lease_wait_s: float | None = -1.0,
+    purpose: str = "",
 ) -> Board:
     """Open a board by rig name or URL and bring it to a clean raw REPL.
 
@@ -49,13 +57,68 @@ def open_board(
         rig: a loaded :class:`~mpharness.rig.Rig`, or rig file paths (default: the usual search).
         timeout: budget in seconds for connecting and entering the raw REPL.
         soft_reset: soft-reset after connecting, so the interpreter starts clean.
+        lease_wait_s: seconds to wait while another session holds the board (None: for
+            ever; default ``$MPHARNESS_LEASE_WAIT_S``, else 0: fail at once).
+        purpose: what the session is for, shown to whoever finds the board busy.
 
     Raises:
         ConfigError: unknown name, bad rig file or unknown URL scheme.
+        BoardBusy: another session held the board for ``lease_wait_s`` seconds.
         ConnectError: no URL of the board could be opened.
         BoardTimeout: the board did not reach the raw REPL in time.
     """
     spec = resolve_board(name_or_url, rig)
+    wait = leases.wait_from_env(0.0) if lease_wait_s == -1.0 else lease_wait_s
+    held = leases.acquire_all(lease_keys(spec), wait_s=wait, purpose=purpose)
+    return open_leased(spec, held, timeout=timeout, soft_reset=soft_reset)
+
+
+def open_first_free(
+    specs: Sequence[BoardSpec],
+    *,
+    timeout: float | None = 15.0,
+    soft_reset: bool = True,
+    lease_wait_s: float | None = -1.0,
+    purpose: str = "",
+    handover: leases.Handover | None = None,
+) -> Board:
+    """Open the first board of a pool that no other session holds (waiting for one if none).
+
+    Args:
+        specs: the pool's boards (resolved specs, e.g. from :meth:`Rig.resolve`), in order of
+            preference.
+        timeout, soft_reset, lease_wait_s, purpose: as for :func:`open_board`.
+        handover: see :class:`mpharness.lease.Handover`.
+
+    Raises:
+        BoardBusy: every board stayed taken for ``lease_wait_s`` seconds.
+        ConnectError, BoardTimeout: the leased board could not be opened (it is released).
+    """
+    wait = leases.wait_from_env(0.0) if lease_wait_s == -1.0 else lease_wait_s
+    spec, held = lease_one_of(specs, wait_s=wait, purpose=purpose, handover=handover)
+    return open_leased(spec, held, timeout=timeout, soft_reset=soft_reset)
+
+
+def open_leased(
+    spec: BoardSpec,
+    held: Sequence[leases.Lease],
+    *,
+    timeout: float | None = 15.0,
+    soft_reset: bool = True,
+) -> Board:
+    """Open a board whose leases the caller holds; they go with the board (released on close,
+    or at once if opening fails)."""
+    try:
+        board = _open_spec(spec, timeout, soft_reset)
+    except BaseException:
+        for lease in held:
+            lease.release()
+        raise
+    board.leases.extend(held)
+    return board
+
+
+def _open_spec(spec: BoardSpec, timeout: float | None, soft_reset: bool) -> Board:
     deadline = Deadline.after(spec.timeout_s if spec.timeout_s is not None else timeout)
     errors: list[str] = []
     for url in spec.urls:

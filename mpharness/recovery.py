@@ -139,10 +139,11 @@ def recover(board: Board, deadline: Deadline) -> None:
         rungs.append(("reconnect", _rung_reconnect, 1.0))
     attempts: list[str] = []
     board.broken = None
-    for label, rung, share in rungs:
+    for i, (label, rung, share) in enumerate(rungs):
         remaining = deadline.remaining()
         if remaining is not None and remaining <= 0:
             break
+        share = 1.0 if i == len(rungs) - 1 else share  # the last rung may use all that is left
         step = deadline.sooner(None if remaining is None else max(remaining * share, 0.5))
         try:
             rung(board, step)

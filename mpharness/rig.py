@@ -5,9 +5,10 @@ else ``hil_rigs/*.yaml`` under the current directory), parses each with ``mpharn
 and merges their boards; a name defined in two files is an error naming both. Loading never
 substitutes ``${VAR}``: ``Rig.resolve`` does, for the one board being used (the password
 only later, through ``BoardSpec.webrepl_password``). ``resolve`` looks a string up as a rig
-name, then as a built-in (``unix``, ``microbit``; a rig file may redefine them), then takes
-anything that looks like a port or URL (contains ``:``, ``/`` or ``\\``, or is ``COMn``) as an
-anonymous board; anything else is an unknown name, reported with the closest known names.
+name, then as a built-in (``unix``, ``microbit``, ``webrepl``; a rig file may redefine them),
+then takes anything that looks like a port or URL (contains ``:``, ``/`` or ``\\``, or is
+``COMn``) as an anonymous board; anything else is an unknown name, reported with the closest
+known names.
 Rig names can never look like a URL, so ``resolve_board`` skips loading rig files for URLs.
 """
 
@@ -65,6 +66,11 @@ BUILTIN_BOARDS: Mapping[str, BoardSpec] = MappingProxyType(
             name="microbit",
             urls=("qemu:microbit",),
             description="virtual board: micro:bit MicroPython 1.9.2 in QEMU",
+        ),
+        "webrepl": BoardSpec(
+            name="webrepl",
+            urls=("webrepl:",),
+            description="virtual board: a unix board behind a local WebREPL server",
         ),
     }
 )

@@ -74,8 +74,12 @@ def _feed(board: Board, deadline: Deadline) -> tuple[int, ExecFinished | None]:
     return len(data), None
 
 
-def _upload_by_echo(board: Board, lines: list[str], deadline: Deadline) -> None:
-    board._write(board.machine.begin_exec(LOADER.encode(), b""))
+def _upload_by_echo(
+    board: Board, lines: list[str], deadline: Deadline, loader: str = LOADER
+) -> None:
+    """Send ``lines`` (printable ASCII, never ``~~``) to a running ``input()`` loop, flow
+    controlled by their echo. ``loader`` (≤ 63 bytes) reads lines until ``~~``."""
+    board._write(board.machine.begin_exec(loader.encode(), b""))
     board._flush_code()
     while board.machine.state is not State.REPLY:
         _feed(board, deadline)

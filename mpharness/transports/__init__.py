@@ -6,7 +6,11 @@
 =========================  ===============================================
 ``unix:`` / ``unix:PATH``  unix-port MicroPython on a pty (virtual board)
 ``qemu:microbit``          micro:bit MicroPython in QEMU (virtual board)
+``shaped:OPTS;URL``        the board URL behind a link shaper (``mpharness.virtual.shaped_urls``)
+``usb-serial:SERIAL``      the serial port whose USB serial number is SERIAL
 ``ws://host[:port]``       WebREPL
+``ssh://user@host[...]``   CPython (Linux boards) through an SSH agent (``transports/ssh.py``)
+``webrepl:``               virtual board: a unix board behind a local WebREPL server
 ``rfc2217://``, ``socket://``, ``loop://``, other pyserial URLs, and serial
 device paths (``/dev/ttyUSB0``, ``COM3``, symlinks)   pyserial
 =========================  ===============================================
@@ -59,6 +63,10 @@ def open_transport(
         ConnectError: the link could not be opened.
     """
     scheme = url_scheme(url)
+    if scheme == "shaped":
+        from mpharness.virtual.shaped_urls import open_shaped
+
+        return open_shaped(url, baudrate=baudrate, password=password, timeout=timeout)
     if scheme == "unix":
         from mpharness.virtual.unix_board import open_unix_board
 
@@ -67,15 +75,41 @@ def open_transport(
         from mpharness.virtual.qemu_microbit import open_qemu_board
 
         return open_qemu_board(url[len("qemu:") :], timeout=timeout)
+    if scheme == "webrepl":
+        from mpharness.virtual.webrepl_board import open_webrepl_board
+
+        return open_webrepl_board(url, timeout=timeout)
     if scheme in ("ws", "wss"):
         from mpharness.transports.webrepl import open_webrepl
 
         return open_webrepl(url, password=password, timeout=timeout)
+    if scheme == "usb-serial":
+        url = _resolve_usb_serial(url)
+        scheme = None
+    if scheme == "ssh":
+        from mpharness.transports.ssh import open_ssh
+
+        return open_ssh(url, timeout=timeout)
     if scheme is None or scheme in _PYSERIAL_SCHEMES:
         from mpharness.transports.serial_link import open_serial
 
         return open_serial(url, baudrate=baudrate or 115200, timeout=timeout)
     raise ConfigError(
         f"unknown URL scheme {scheme!r} in {url!r}: expected a serial port path, a pyserial URL "
-        "(rfc2217://, socket://, loop://), ws://host[:port], unix: or qemu:microbit"
+        "(rfc2217://, socket://, loop://), ws://host[:port], ssh://user@host, unix: or "
+        "qemu:microbit"
     )
+
+
+def _resolve_usb_serial(url: str) -> str:
+    """The device path of a ``usb-serial:SERIAL`` URL (raises ConnectError if none is attached)."""
+    from mpharness.errors import ConnectError
+    from mpharness.transports.usb_ports import describe_ports, resolve_usb_serial
+
+    serial_number = url.split(":", 1)[1]
+    device = resolve_usb_serial(serial_number)
+    if device is None:
+        raise ConnectError(
+            f"no attached serial port has USB serial number {serial_number!r}; {describe_ports()}"
+        )
+    return device

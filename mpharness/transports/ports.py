@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -24,12 +26,25 @@ class SerialPortInfo:
         return f"{self.vid:04x}:{self.pid:04x}"
 
 
-def list_serial_ports() -> list[SerialPortInfo]:
-    """Serial ports with USB ids first (real boards), sorted by device name."""
-    from serial.tools import list_ports
+def list_serial_ports(lister: Callable[[], Iterable[Any]] | None = None) -> list[SerialPortInfo]:
+    """Serial ports with USB ids first (real boards), sorted by device name.
 
+    Args:
+        lister: stand-in for ``serial.tools.list_ports.comports`` (tests).
+    """
+    if lister is None:
+        from serial.tools import list_ports
+
+        lister = list_ports.comports
     ports = [
-        SerialPortInfo(p.device, p.vid, p.pid, p.serial_number, p.description or "", p.location)
-        for p in list_ports.comports()
+        SerialPortInfo(
+            p.device,
+            p.vid,
+            p.pid,
+            p.serial_number,
+            p.description or "",
+            getattr(p, "location", None),
+        )
+        for p in lister()
     ]
     return sorted(ports, key=lambda p: (p.vid is None, p.device))

@@ -190,6 +190,11 @@ class SerialTransport(Transport):
         return self._port_name
 
     @property
+    def serial_port(self) -> Any:
+        """The open pyserial port object (None once closed); the RFC 2217 server drives it."""
+        return self._serial
+
+    @property
     def closed(self) -> bool:
         """True once the port was closed or found gone."""
         return self._serial is None

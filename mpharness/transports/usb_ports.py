@@ -39,6 +39,7 @@ __all__ = [
     "find_port",
     "identify",
     "port_info",
+    "resolve_usb_serial",
     "system_ports",
 ]
 
@@ -128,6 +129,17 @@ def identify(info: Any | None) -> UsbIdentity | None:
 def find_port(identity: UsbIdentity, lister: PortLister = system_ports) -> str | None:
     """The device name that currently carries ``identity`` (first in sorted order), or None."""
     names = sorted(info.device for info in lister() if identity.matches(info))
+    return names[0] if names else None
+
+
+def resolve_usb_serial(serial_number: str, lister: PortLister = system_ports) -> str | None:
+    """The device carrying a USB serial number (``usb-serial:`` URLs; case-insensitive), or None."""
+    wanted = serial_number.strip().lower()
+    names = sorted(
+        info.device
+        for info in lister()
+        if (getattr(info, "serial_number", None) or "").lower() == wanted and wanted
+    )
     return names[0] if names else None
 
 

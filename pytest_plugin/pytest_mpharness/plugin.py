@@ -31,6 +31,7 @@ import pytest
 
 if TYPE_CHECKING:
     from mpharness import Board
+    from pytest_mpharness.pool import BoardSet
     from pytest_mpharness.session import BoardSession
 
 NO_DEVICE_REASON = (
@@ -43,7 +44,10 @@ MARKERS = (
     "on_board(timeout=None): run this test's body on the board given by --device "
     "(after a soft reset); arguments must be literal values",
     "board_timeout(seconds): per-test time budget on the board (default: --board-timeout)",
-    "board(features=[...]): needs a board with these rig features; skipped otherwise",
+    "board(features=[...]): needs a board with these rig features (from the --device pool); "
+    "skipped when no board of the pool has them",
+    "boards(**roles): a multi-board test: role=dict(features=[...]) per role; the 'boards' "
+    "fixture gives role -> Board, leased together from the --device pool",
 )
 
 
@@ -55,7 +59,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="mpharness_device",
         metavar="NAME_OR_URL",
         default=None,
-        help="board to run board tests on: a rig name, a built-in (unix, microbit) or a URL",
+        help="board to run board tests on: a rig name, a built-in (unix, microbit) or a URL; "
+        "or a pool: several, comma-separated, or tag:FEATURE (every rig board with it); "
+        "with pytest-xdist each worker leases its own board of the pool",
+    )
+    group.addoption(
+        "--lease-wait",
+        dest="mpharness_lease_wait",
+        metavar="SECONDS",
+        default=None,
+        help="how long to wait for a board another session holds (default "
+        "$MPHARNESS_LEASE_WAIT_S or 3600; inf: for ever)",
     )
     group.addoption(
         "--rig",
@@ -89,6 +103,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("mpharness_device", "board for board tests (as --device)", default="")
     parser.addini("mpharness_rig", "rig files (as --rig)", type="paths", default=[])
     parser.addini("mpharness_board_timeout", "per-test board budget in seconds", default="")
+    parser.addini("mpharness_lease_wait", "seconds to wait for a busy board", default="")
     parser.addini("mpharness_isolation", "test, module or session", default="test")
     parser.addini(
         "mpharness_sync", "copy rig resources before the first test", type="bool", default=False
@@ -131,6 +146,11 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     if session is None:
         return None
     s = session.settings
+    if len(session.pool) > 1:
+        return (
+            f"mpharness: board pool {session.pool_names}, "
+            f"isolation={s.isolation}, timeout={s.timeout:g}s"
+        )
     return (
         f"mpharness: board {session.name!r} ({', '.join(session.spec.urls) or 'no url'}), "
         f"isolation={s.isolation}, reset={session.spec.reset}, timeout={s.timeout:g}s"
@@ -157,10 +177,13 @@ def is_on_board(item: pytest.Item) -> bool:
 
 def needs_board(item: pytest.Item) -> bool:
     """Whether the test needs a board at all."""
+    fixtures = getattr(item, "fixturenames", ())
     return (
         is_on_board(item)
         or item.get_closest_marker("board") is not None
-        or "board" in getattr(item, "fixturenames", ())
+        or item.get_closest_marker("boards") is not None
+        or "board" in fixtures
+        or "boards" in fixtures
     )
 
 
@@ -174,14 +197,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-def _required_features(item: pytest.Item) -> list[str]:
-    features: list[str] = []
-    for mark in item.iter_markers("board"):
-        value = mark.kwargs.get("features", mark.args[0] if mark.args else ())
-        features.extend([value] if isinstance(value, str) else list(value))
-    return features
-
-
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Feature skips, then open and isolate the board for on-board tests.
 
@@ -192,14 +207,31 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     session = item.config.stash.get(_SESSION_KEY, None)
     if session is None or not needs_board(item):
         return
-    missing = [f for f in _required_features(item) if not session.spec.has_feature(f)]
-    if missing:
-        have = ", ".join(session.spec.features) or "none"
+    from pytest_mpharness.session import required_features
+
+    features = required_features(item)
+    if not session.candidates(features):
+        if len(session.pool) == 1:
+            missing = [f for f in features if not session.spec.has_feature(f)]
+            have = ", ".join(session.spec.features) or "none"
+            pytest.skip(
+                f"board {session.name!r} lacks feature(s) {', '.join(missing)} "
+                f"(rig features: {have})"
+            )
         pytest.skip(
-            f"board {session.name!r} lacks feature(s) {', '.join(missing)} (rig features: {have})"
+            f"no board of the pool ({session.pool_names}) has feature(s) {', '.join(features)}"
         )
     if is_on_board(item):
         session.prepare(item)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """After the test's teardown the board is idle: another worker may have it now."""
+    yield
+    session = item.config.stash.get(_SESSION_KEY, None)
+    if session is not None:
+        session.after_test(item, nextitem)
 
 
 def board_budget(item: pytest.Item, default: float) -> float:
@@ -231,6 +263,38 @@ def board(request: pytest.FixtureRequest) -> Iterator[Board]:
         yield the_board
     finally:
         the_board.timeouts = saved
+
+
+@pytest.fixture
+def boards(request: pytest.FixtureRequest) -> Iterator[BoardSet]:
+    """role -> Board for a test marked ``boards(role=dict(features=[...]), ...)``.
+
+    The boards are distinct boards of the ``--device`` pool, leased together (all or none)
+    and soft-reset; they are closed and released after the test. Board calls without an
+    explicit ``timeout`` get the test's budget.
+    """
+    from pytest_mpharness.pool import assignments, role_features
+
+    session = request.config.stash.get(_SESSION_KEY, None)
+    if session is None:
+        pytest.skip(NO_DEVICE_REASON)
+    roles = role_features(request.node)
+    if not roles:
+        raise pytest.UsageError(
+            f"{request.node.nodeid}: the 'boards' fixture needs a boards(role=...) marker"
+        )
+    choices = assignments(roles, session.pool)
+    if not choices:
+        wanted = ", ".join(f"{r} ({', '.join(f) or 'any'})" for r, f in roles.items())
+        pytest.skip(f"the pool ({session.pool_names}) has no distinct boards for {wanted}")
+    board_set = session.open_board_set(request.node, choices)
+    budget = board_budget(request.node, session.settings.timeout)
+    for the_board in board_set.values():
+        the_board.timeouts = replace(the_board.timeouts, exec=budget)
+    try:
+        yield board_set
+    finally:
+        board_set.close()
 
 
 # ---------------------------------------------------------------------------- on-board call

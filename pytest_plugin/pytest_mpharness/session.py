@@ -11,78 +11,39 @@ module changes; ``session``: once) and the rig entry's ``reset`` mode (soft/hard
 that lost the board (crash, reboot, dead link) sets ``needs_recovery``: the next preparation
 climbs the engine's recovery ladder first. When the board cannot be opened or recovered the
 session is *broken*: every later board test errors in setup with the same reason.
+
+``--device`` may name a pool (``a,b,c`` or ``tag:FEATURE``, see ``pool.py``): the session
+then leases the first free board of the pool that has the test's features, and swaps boards
+when a test needs features its board lacks. Each pytest-xdist worker has its own session, so
+each worker leases its own board. The board that ran a test is a JUnit property of the test
+case (``mpharness_board``).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from dataclasses import dataclass
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_mpharness.report import BoardFailure, BoardSetupError
+from pytest_mpharness.settings import DEFAULT_TIMEOUT, ISOLATION_SCOPES, Settings
+
+__all__ = ["DEFAULT_TIMEOUT", "ISOLATION_SCOPES", "OPEN_TIMEOUT", "BoardSession", "Settings"]
 
 if TYPE_CHECKING:
     from mpharness import Board
     from mpharness.boardspec import BoardSpec
+    from pytest_mpharness.pool import BoardSet
     from pytest_mpharness.shipping import ModuleSource
 
 log = logging.getLogger("pytest_mpharness")
 
-ISOLATION_SCOPES = ("test", "module", "session")
-DEFAULT_TIMEOUT = 60.0
 #: Budget for opening the board (connect + raw REPL) when the rig gives none.
 OPEN_TIMEOUT = 30.0
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The plugin's options, from the command line or the ini file.
-
-    Attributes:
-        device: board name or URL; None disables the plugin.
-        rig: rig file paths (empty: the engine's default search).
-        timeout: per-test budget in seconds.
-        isolation: ``test``, ``module`` or ``session``.
-        sync: copy the rig entry's resources to the board before the first test.
-    """
-
-    device: str | None
-    rig: tuple[str, ...] = ()
-    timeout: float = DEFAULT_TIMEOUT
-    isolation: str = "test"
-    sync: bool = False
-
-    @classmethod
-    def from_config(cls, config: pytest.Config) -> Settings:
-        """Read and check the options.
-
-        Raises:
-            pytest.UsageError: a bad timeout or isolation scope.
-        """
-        device = config.getoption("mpharness_device") or config.getini("mpharness_device")
-        rig = config.getoption("mpharness_rig") or [str(p) for p in config.getini("mpharness_rig")]
-        raw_timeout = config.getoption("mpharness_board_timeout")
-        if raw_timeout is None:
-            raw_timeout = config.getini("mpharness_board_timeout") or DEFAULT_TIMEOUT
-        try:
-            timeout = float(raw_timeout)
-        except ValueError:
-            raise pytest.UsageError(
-                f"board timeout must be a number of seconds, not {raw_timeout!r}"
-            ) from None
-        if not timeout > 0:
-            raise pytest.UsageError(f"board timeout must be positive, not {raw_timeout!r}")
-        isolation = config.getoption("mpharness_isolation") or config.getini("mpharness_isolation")
-        if isolation not in ISOLATION_SCOPES:
-            raise pytest.UsageError(
-                f"board isolation must be one of {', '.join(ISOLATION_SCOPES)}, not {isolation!r}"
-            )
-        sync = bool(config.getoption("mpharness_sync") or config.getini("mpharness_sync"))
-        name = str(device).strip() if device else ""
-        return cls(name or None, tuple(rig), timeout, isolation, sync)
 
 
 class BoardSession:
@@ -90,16 +51,31 @@ class BoardSession:
 
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         from mpharness import ConfigError
+        from mpharness.lease import Handover
         from mpharness.rig import Rig
+        from pytest_mpharness.pool import parse_pool
 
         assert settings.device is not None
         self.config = config
         self.settings = settings
         try:
             self.rig = Rig.load(list(settings.rig) or None)
-            self.spec: BoardSpec = self.rig.resolve(settings.device)
+            self.pool: list[BoardSpec] = parse_pool(settings.device, self.rig)
         except ConfigError as err:
             raise pytest.UsageError(f"--device {settings.device}: {err}") from None
+        #: the board in use (before the first open: the pool's first)
+        self.spec: BoardSpec = self.pool[0]
+        workerinput = getattr(config, "workerinput", {})
+        worker = workerinput.get("workerid")
+        #: what the holder record says this session is
+        self.purpose = f"pytest {worker}" if worker else "pytest"
+        #: the test run (shared by the xdist workers of one run): sent as the lease "want"
+        self.run_id = str(workerinput.get("testrunuid") or uuid.uuid4().hex).encode()
+        self._state = threading.Lock()
+        self._in_test = False
+        self._may_yield = True
+        self._yield_asked = False
+        self._handover = Handover(self.run_id, self._on_want)
         self.board: Board | None = None
         self.url: str | None = None  #: the URL the board was opened at, once it was
         self.info: dict[str, Any] = {}
@@ -109,12 +85,23 @@ class BoardSession:
         self._prepared: object = None
         self._modules: dict[str, ModuleSource] = {}
         self._recorded = False
-        self._synced = False
+        self._synced: set[str] = set()
 
     @property
     def name(self) -> str:
         """The board's name (rig name, built-in name or URL)."""
         return self.spec.name
+
+    @property
+    def pool_names(self) -> str:
+        """The pool's board names, comma-separated."""
+        return ", ".join(spec.name for spec in self.pool)
+
+    def candidates(self, features: list[str]) -> list[BoardSpec]:
+        """The pool's boards that have every feature."""
+        from pytest_mpharness.pool import fits
+
+        return [spec for spec in self.pool if fits(spec, features)]
 
     # ------------------------------------------------------------------ per test
     def prepare(self, item: pytest.Item) -> Board:
@@ -123,20 +110,56 @@ class BoardSession:
         Raises:
             BoardSetupError: the board is broken or cannot be opened/reset.
         """
+        with self._state:  # from now on the board is not handed over (see _on_want)
+            self._in_test = True
         token = item.stash.get(_TOKEN_KEY, None)
         if token is None:
             token = item.stash[_TOKEN_KEY] = object()
         if self.broken is not None:
+            item.user_properties.append(("mpharness_board", self.name))
             raise self._setup_error(item, self.broken)
+        features = required_features(item)
+        fitting = {spec.name for spec in self.candidates(features)}
+        if self.board is not None and self.name not in fitting:
+            self.close()  # swap: hold nothing while waiting for a board that fits
         if self._prepared is token and self.board is not None:
             return self.board
-        board = self.board or self._open(item)
+        board = self.board or self._open(item, features)
+        item.user_properties.append(("mpharness_board", self.name))
         key = self._isolation_key(item, token)
         if self.needs_recovery or key != self._scope_key:
             self._isolate(item, board)
             self._scope_key = key
         self._prepared = token
         return board
+
+    def open_board_set(self, item: pytest.Item, choices: list[dict[str, BoardSpec]]) -> BoardSet:
+        """Lease and open boards for a multi-board test (the session's own board is released
+        first, so the process holds nothing while it waits).
+
+        Raises:
+            BoardSetupError: the boards could not be leased or opened (this test errors).
+        """
+        import mpharness
+        from mpharness.lease import Handover
+        from pytest_mpharness.pool import open_board_set
+
+        self.close()
+        try:
+            board_set = open_board_set(
+                choices,
+                wait_s=self.settings.lease_wait,
+                purpose=self.purpose,
+                timeout=OPEN_TIMEOUT,
+                handover=Handover(self.run_id),  # ask for boards; held only for this test
+            )
+        except mpharness.MPHarnessError as err:
+            raise self._setup_error(
+                item, f"cannot open the boards: {type(err).__name__}: {err}"
+            ) from None
+        names = [f"{role}={board.name}" for role, board in board_set.items()]
+        item.user_properties.append(("mpharness_board", ",".join(names)))
+        return board_set
 
     def _isolation_key(self, item: pytest.Item, token: object) -> object:
         if self.settings.isolation == "module":
@@ -185,19 +208,30 @@ class BoardSession:
         return board.soft_reset()
 
     # ------------------------------------------------------------------ life cycle
-    def _open(self, item: pytest.Item) -> Board:
+    def _open(self, item: pytest.Item, features: list[str]) -> Board:
         import mpharness
+        from mpharness.connect import open_first_free
 
-        timeout = self.spec.timeout_s if self.spec.timeout_s is not None else OPEN_TIMEOUT
+        candidates = self.candidates(features)
         try:
-            board = mpharness.open_board(
-                self.settings.device or "", rig=self.rig, timeout=timeout, soft_reset=False
+            board = open_first_free(
+                candidates,
+                timeout=OPEN_TIMEOUT,
+                soft_reset=False,
+                lease_wait_s=self.settings.lease_wait,
+                purpose=self.purpose,
+                handover=self._handover,
             )
+        except mpharness.BoardBusy as err:  # this test errors; a later one may find a board
+            raise self._setup_error(item, f"BoardBusy: {err}") from None
         except mpharness.MPHarnessError as err:
-            self.mark_broken(f"cannot open board {self.name!r}: {type(err).__name__}: {err}")
+            what = f"board {candidates[0].name!r}" if len(candidates) == 1 else "a pool board"
+            self.mark_broken(f"cannot open {what}: {type(err).__name__}: {err}")
             raise self._setup_error(item, self.broken or "") from None
         self.board = board
+        self.spec = board.spec
         self.url = board.url
+        self.needs_recovery = False
         self._scope_key = None
         try:
             self.info = dict(board.info())
@@ -206,9 +240,9 @@ class BoardSession:
         if not self._recorded:
             self._record_suite_properties()
             self._recorded = True
-        if self.settings.sync and not self._synced:
+        if self.settings.sync and self.name not in self._synced:
             self._sync_resources(item, board)
-            self._synced = True
+            self._synced.add(self.name)
         return board
 
     def _sync_resources(self, item: pytest.Item, board: Board) -> None:
@@ -258,6 +292,37 @@ class BoardSession:
             self.broken = reason
             log.info("%s", reason)
 
+    # ------------------------------------------------------------------ handing boards over
+    def _on_want(self, token: bytes) -> None:
+        """Another worker of this run waits for our board: hand it over when idle.
+
+        Runs in the lease's listener thread. Only workers of the same run are served: they
+        cannot finish while we, idle, keep the board (xdist ends idle workers only at the end
+        of the run); another run waits for ours to end, so runs take turns as wholes.
+        """
+        if token != self.run_id:
+            return
+        with self._state:
+            if self._in_test or not self._may_yield:
+                self._yield_asked = True
+                return
+            log.info("handing board %s over to another worker", self.name)
+            self.close()
+
+    def after_test(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        """The test is over: hand the board over if asked and the isolation scope allows."""
+        if self.settings.isolation == "module":
+            may_yield = nextitem is None or nextitem.path != item.path
+        else:
+            may_yield = self.settings.isolation == "test" or nextitem is None
+        with self._state:
+            self._in_test = False
+            self._may_yield = may_yield
+            if self._yield_asked and may_yield and self.board is not None:
+                log.info("handing board %s over to another worker", self.name)
+                self.close()
+            self._yield_asked = False
+
     def close(self) -> None:
         """Close the board's link (idempotent); a later :meth:`prepare` opens it again."""
         if self.board is not None:
@@ -279,6 +344,15 @@ class BoardSession:
         return BoardSetupError(
             BoardFailure("BoardError", [f"BoardError: {reason}"], where=(path, line))
         )
+
+
+def required_features(item: pytest.Item) -> list[str]:
+    """The features the item's ``board(features=...)`` marks ask for."""
+    features: list[str] = []
+    for mark in item.iter_markers("board"):
+        value = mark.kwargs.get("features", mark.args[0] if mark.args else ())
+        features.extend([value] if isinstance(value, str) else list(value))
+    return features
 
 
 def _item_location(item: pytest.Item) -> tuple[str, int]:

@@ -90,13 +90,13 @@ def test_resolution_order(tmp_path: Path) -> None:
     assert rig.resolve("unix") == BUILTIN_BOARDS["unix"]
     assert rig.resolve("microbit").urls == ("qemu:microbit",)
     assert "unix" not in rig and rig.get("unix") is BUILTIN_BOARDS["unix"]
-    assert rig.all_names() == ["esp32", "unix", "microbit"]
+    assert rig.all_names() == ["esp32", "unix", "microbit", "webrepl"]
 
 
 def test_rig_file_may_redefine_builtins(tmp_path: Path) -> None:
     rig = load(tmp_path, "boards:\n  unix:\n    url: unix:/opt/mp/micropython\n    features: [v]\n")
     assert rig.resolve("unix").urls == ("unix:/opt/mp/micropython",)
-    assert rig.all_names() == ["unix", "microbit"]
+    assert rig.all_names() == ["unix", "microbit", "webrepl"]
 
 
 @pytest.mark.parametrize(

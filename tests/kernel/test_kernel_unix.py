@@ -184,7 +184,7 @@ def test_file_magics_round_trip(unix_kernel: KernelHarness, tmp_path: Path) -> N
     assert "notes.txt" in listing and "data/" in listing and "768  a.bin" in listing
     assert run("%rm -r /data").status == "ok"
     assert "data/" not in run("%rlist /").stdout
-    assert run("%cat /nope.txt").ename == "OSError"
+    assert run("%cat /nope.txt").ename == "FileNotFoundError"
 
 
 def test_rsync_and_rdiff(unix_kernel: KernelHarness, tmp_path: Path) -> None:

@@ -286,3 +286,29 @@ def test_background_output_after_the_marker(where: str, eol_name: str, mode: str
     driver = _play(True, b"hello" + eol + tail + b"\x04\x04>", eol, mode, "none")
     assert driver.finished() == ExecFinished(b"hello" + eol + tick, b"", True, False)
     assert driver.machine.state is State.READY
+
+
+@pytest.mark.parametrize("mode", FEED_MODES)
+@pytest.mark.parametrize("eol_name", list(EOLS))
+@pytest.mark.parametrize("where", ["in the error section", "before the prompt", "both"])
+def test_background_output_inside_the_end_frame(where: str, eol_name: str, mode: str) -> None:
+    """A thread may print between the two ``\\x04`` or between the second and the prompt (seen
+    on the unix board). The marker came, so the code ended normally: the text is stdout, not
+    an error, and not a SystemExit reboot."""
+    eol = EOLS[eol_name]
+    tick = b"~" + eol
+    in_error = tick if where != "before the prompt" else b""
+    before_prompt = tick if where != "in the error section" else b""
+    frame = b"\x04" + in_error + b"\x04" + before_prompt + b">"
+    driver = _play(True, b"42" + eol + MARKER + eol + frame, eol, mode, "none")
+    extra = in_error + before_prompt
+    assert driver.finished() == ExecFinished(b"42" + eol + extra, b"", True, False)
+    assert driver.machine.state is State.READY
+
+
+@pytest.mark.parametrize("mode", FEED_MODES)
+def test_interrupt_after_the_marker_stays_an_error(mode: str) -> None:
+    """A KeyboardInterrupt traceback after the marker is the device's error, not background."""
+    error = b"Traceback (most recent call last):\r\nKeyboardInterrupt: \r\n"
+    driver = _play(True, b"1\r\n" + MARKER + b"\r\n\x04" + error + b"\x04>", b"\r\n", mode, "none")
+    assert driver.finished() == ExecFinished(b"1\r\n", error, True, False)
