@@ -62,6 +62,9 @@ log = logging.getLogger("mpharness.board")
 
 OutputCallback = Callable[[str], None]
 
+#: precedes the repr of a value printed by :meth:`Board.eval`
+VALUE_TAG = "\x1d"
+
 #: what a board prints when it boots into the friendly REPL (MicroPython and CircuitPython)
 BOOT_BANNER = b'Type "help()" for more information.'
 FRIENDLY_PROMPT = b">>> "
@@ -221,8 +224,13 @@ class Board:
             RemoteError: evaluating raised on the board.
             ValueError: the value's repr is not a Python literal (e.g. a function object).
         """
-        out = self.exec(f"print(repr({expr}))", timeout=timeout)
-        text = out.rstrip("\n").rsplit("\n", 1)[-1]
+        out = self.exec(f"print('\\x1d'+repr({expr}))", timeout=timeout)
+        # The value follows its own tag, so other output (a timer, a thread) printed before or
+        # after it is not taken for the value. (Short code: one write on a micro:bit.)
+        at = out.rfind(VALUE_TAG)
+        if at < 0:
+            raise ProtocolError(f"board {self.name!r} did not print the value of {expr!r}")
+        text = out[at + 1 :].split("\n", 1)[0]
         try:
             return ast.literal_eval(text)
         except (ValueError, SyntaxError) as err:

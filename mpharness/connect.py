@@ -41,6 +41,11 @@ def resolve_board(name_or_url: str, rig: Rig | Sequence[str] | None = None) -> B
     return rigs.resolve_board(name_or_url, rig_paths=list(rig) if rig is not None else None)
 
 
+def _is_webrepl(url: str) -> bool:
+    """WebREPL URLs, also behind a wrapper such as ``shaped:...;ws://host``."""
+    return "ws://" in url or "wss://" in url
+
+
 def open_board(
     name_or_url: str,
     *,
@@ -126,7 +131,7 @@ def _open_spec(spec: BoardSpec, timeout: float | None, soft_reset: bool) -> Boar
             transport = open_transport(
                 url,
                 baudrate=spec.baudrate,
-                password=spec.webrepl_password() if url.startswith(("ws:", "wss:")) else None,
+                password=spec.webrepl_password() if _is_webrepl(url) else None,
                 timeout=deadline.remaining(),
             )
         except ConnectError as err:

@@ -1,6 +1,6 @@
 """Pool benchmark: an I/O-bound suite on 1 vs 4 unix boards with pytest-xdist.
 
-Run:  python tests/benchmarks/bench_pool.py [--tests 120] [--sleep 0.1] [--repeat 3]
+Run:  python tests/benchmarks/bench_pool.py [--tests 400] [--sleep 0.1] [--repeat 1]
 
 Every test of the generated suite is an on-board test sleeping ``--sleep`` seconds on the
 board. The suite is run (as a pytest subprocess, wall time measured around it) on:
@@ -8,6 +8,11 @@ one board without xdist; one board with ``-n 4`` (the workers take turns through
 four boards with ``-n 4`` (each worker leases its own). The boards are named ``unix:``
 entries of a generated rig file, so leases apply as for real boards. Prints medians in
 seconds and the speed-up of four boards over one. Not part of the test run.
+
+xdist's start-up (four workers importing pytest and the plugins: about 5 s on a busy 2-core
+machine) is paid in every ``-n 4`` run, so short suites show less speed-up: measured on such a
+machine, 400 tests gave 3.5x over one board with ``-n 4`` (3.4x over one board without xdist),
+120 tests 2.3x.
 """
 
 from __future__ import annotations
@@ -47,9 +52,9 @@ def run(folder: str, device: str, workers: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--tests", type=int, default=120)
+    parser.add_argument("--tests", type=int, default=400)
     parser.add_argument("--sleep", type=float, default=0.1)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mph-bench-pool-") as folder:
         os.environ["MPHARNESS_LOCK_DIR"] = os.path.join(folder, "locks")
