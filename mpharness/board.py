@@ -484,7 +484,7 @@ class Board:
                     partial += event.data
                     if sink is not None:
                         sink.feed(event.data)
-                    if event.data.endswith(FRIENDLY_PROMPT):
+                    if partial.endswith(FRIENDLY_PROMPT):
                         self._check_reset(partial)
                 elif isinstance(event, Noise):
                     log.debug("%s: noise %r", self.name, event.data[:200])
