@@ -188,6 +188,9 @@ class BoardSpec:
             lines, e.g. WebREPL or native USB), ``none`` (never reset; tests share state).
         timeout_s: default budget in seconds for one board operation; None: caller's default.
         description: free text for listings.
+        firmware: firmware file to flash before a pytest session that asks for it
+            (``--board-flash``); relative to the rig file's directory. See :meth:`firmware_file`.
+        firmware_erase: erase the whole flash before writing ``firmware``.
         source: where the board was defined; None for built-ins and URLs.
     """
 
@@ -206,6 +209,8 @@ class BoardSpec:
     reset: str = "soft"
     timeout_s: float | None = None
     description: str = ""
+    firmware: str | None = None
+    firmware_erase: bool = False
     source: Source | None = None
 
     def __repr__(self) -> str:
@@ -234,6 +239,14 @@ class BoardSpec:
         """Directory of the rig file (relative host paths are relative to it), or None."""
         return None if self.source is None else os.path.dirname(self.source.path)
 
+    def firmware_file(self) -> str | None:
+        """The ``firmware`` path, made absolute from the rig file's directory (None: none)."""
+        if self.firmware is None:
+            return None
+        path = os.path.expanduser(self.firmware)
+        base = self.base_dir
+        return path if base is None or os.path.isabs(path) else os.path.join(base, path)
+
     def has_feature(self, feature: str) -> bool:
         """Whether ``feature`` is among the board's features."""
         return feature in self.features
@@ -258,6 +271,7 @@ class BoardSpec:
             include_patterns=_expand_all(self.include_patterns, environ),
             exclude_patterns=_expand_all(self.exclude_patterns, environ),
             description=expand_text(self.description, environ),
+            firmware=_expand_opt(self.firmware, environ),
         )
 
     def webrepl_password(self, environ: Mapping[str, str] | None = None) -> str | None:

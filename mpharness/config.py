@@ -43,7 +43,7 @@ _TYPE_NAMES = {"int": "an integer", "float": "a number", "bool": "a boolean", "n
 #: Keys of a board spec, as documented (``-``/``_`` spellings are interchangeable).
 BOARD_KEYS = ("url", "password", "uid", "baudrate", "features", "resources", "install-dir",
               "libs", "unpack", "include-patterns", "exclude-patterns", "reset", "timeout_s",
-              "description")
+              "description", "firmware", "firmware-erase")
 # fmt: on
 _IOT_KEYS = (*BOARD_KEYS, "path")
 _RESOURCE_KEYS = ("path", "lib", "install-dir", "unpack", "include-patterns", "exclude-patterns")
@@ -291,6 +291,12 @@ class _FileParser:
             )
         return value
 
+    def firmware(self, node: Node, key: str) -> RigText:
+        path = self.host_path(node, key)
+        if not path.strip():
+            raise self.error("empty firmware path", node, key)
+        return path
+
     def timeout(self, node: Node, key: str) -> float:
         value = float(self.scalar(node, key, ("int", "float"), "a number of seconds"))
         if not (math.isfinite(value) and value > 0):
@@ -408,6 +414,8 @@ _FIELD_PARSERS: dict[str, Callable[[_FileParser, Node, str], Any]] = {
     "reset": _FileParser.reset,
     "timeout_s": _FileParser.timeout,
     "description": _FileParser.text,
+    "firmware": _FileParser.firmware,
+    "firmware-erase": lambda p, n, k: p.scalar(n, k, ("bool",), "true or false"),
 }
 
 

@@ -100,6 +100,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="copy the rig entry's resources to the board before the first board test",
     )
+    group.addoption(
+        "--board-flash",
+        dest="mpharness_flash",
+        action="store_true",
+        default=False,
+        help="flash the rig entry's firmware before the board is first opened "
+        "(skipped when the board already runs that build)",
+    )
     parser.addini("mpharness_device", "board for board tests (as --device)", default="")
     parser.addini("mpharness_rig", "rig files (as --rig)", type="paths", default=[])
     parser.addini("mpharness_board_timeout", "per-test board budget in seconds", default="")
@@ -108,6 +116,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "mpharness_sync", "copy rig resources before the first test", type="bool", default=False
     )
+    parser.addini("mpharness_flash", "flash rig firmware first", type="bool", default=False)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -160,9 +169,11 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     """Say which board and firmware ran the tests."""
     session = config.stash.get(_SESSION_KEY, None)
-    if session is None or (session.url is None and session.broken is None):
+    if session is None or (session.url is None and not session.broken and not session.flash_log):
         return
     terminalreporter.write_sep("-", "mpharness")
+    for line in session.flash_log:
+        terminalreporter.write_line(line)
     if session.url is not None:
         terminalreporter.write_line(session.describe())
     if session.broken:

@@ -44,6 +44,9 @@ log = logging.getLogger("pytest_mpharness")
 
 #: Budget for opening the board (connect + raw REPL) when the rig gives none.
 OPEN_TIMEOUT = 30.0
+#: Extra keyword arguments for :func:`mpharness.flash.flash_board` (tests put a fake esptool,
+#: probe and port lister here; empty in real runs).
+FLASH_TOOLS: dict[str, Any] = {}
 
 
 class BoardSession:
@@ -86,6 +89,9 @@ class BoardSession:
         self._modules: dict[str, ModuleSource] = {}
         self._recorded = False
         self._synced: set[str] = set()
+        self._flashed: set[str] = set()
+        #: what ``--board-flash`` did, one line per board, for the terminal summary
+        self.flash_log: list[str] = []
 
     @property
     def name(self) -> str:
@@ -213,6 +219,8 @@ class BoardSession:
         from mpharness.connect import open_first_free
 
         candidates = self.candidates(features)
+        if self.settings.flash:
+            self._flash(item, candidates)
         try:
             board = open_first_free(
                 candidates,
@@ -244,6 +252,30 @@ class BoardSession:
             self._sync_resources(item, board)
             self._synced.add(self.name)
         return board
+
+    def _flash(self, item: pytest.Item, specs: list[BoardSpec]) -> None:
+        """Flash the rig ``firmware`` of each board once per session (``--board-flash``)."""
+        import mpharness
+        from mpharness.flash import flash_board
+
+        for spec in specs:
+            firmware = spec.firmware_file()
+            if firmware is None or spec.name in self._flashed:
+                continue
+            self._flashed.add(spec.name)
+            try:
+                result = flash_board(
+                    spec.name, firmware, erase=spec.firmware_erase, rig=self.rig, **FLASH_TOOLS
+                )
+            except mpharness.MPHarnessError as err:
+                self.mark_broken(f"cannot flash board {spec.name!r}: {type(err).__name__}: {err}")
+                raise self._setup_error(item, self.broken or "") from None
+            if result.action == "skipped":
+                line = f"board {spec.name!r}: not flashed, already runs {result.before}"
+            else:
+                line = f"board {spec.name!r}: flashed {firmware}, now runs {result.after}"
+            self.flash_log.append(line)
+            log.info("%s", line)
 
     def _sync_resources(self, item: pytest.Item, board: Board) -> None:
         from pytest_mpharness.resources import sync_resources

@@ -24,6 +24,7 @@ class Settings:
         isolation: ``test``, ``module`` or ``session``.
         sync: copy the rig entry's resources to the board before the first test.
         lease_wait: seconds to wait for a board another session holds (None: for ever).
+        flash: flash the rig entry's ``firmware`` before the board is first opened.
     """
 
     device: str | None
@@ -32,6 +33,7 @@ class Settings:
     isolation: str = "test"
     sync: bool = False
     lease_wait: float | None = DEFAULT_LEASE_WAIT
+    flash: bool = False
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -60,7 +62,9 @@ class Settings:
             )
         sync = bool(config.getoption("mpharness_sync") or config.getini("mpharness_sync"))
         name = str(device).strip() if device else ""
-        return cls(name or None, tuple(rig), timeout, isolation, sync, _lease_wait(config))
+        flash = bool(config.getoption("mpharness_flash") or config.getini("mpharness_flash"))
+        wait = _lease_wait(config)
+        return cls(name or None, tuple(rig), timeout, isolation, sync, wait, flash)
 
 
 def _lease_wait(config: pytest.Config) -> float | None:
