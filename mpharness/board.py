@@ -19,11 +19,9 @@ large code split at top-level statements (``mpharness/chunking.py``).
 from __future__ import annotations
 
 import ast
-import codecs
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +36,7 @@ from mpharness.errors import (
     RemoteError,
     TransportClosed,
 )
+from mpharness.output import OutputCallback, TextSink, decode_output
 from mpharness.protocol import (
     Event,
     ExecFinished,
@@ -59,8 +58,6 @@ if TYPE_CHECKING:
     from mpharness.fs import BoardFS
 
 log = logging.getLogger("mpharness.board")
-
-OutputCallback = Callable[[str], None]
 
 #: precedes the repr of a value printed by :meth:`Board.eval`
 VALUE_TAG = "\x1d"
@@ -99,40 +96,6 @@ class Timeouts:
     interrupt: float = 1.5
     #: from sending code to the board accepting it ("OK", or the raw-paste reply)
     accept: float = 3.0
-
-
-class _TextSink:
-    """Decodes streamed stdout incrementally and passes text to a callback.
-
-    ``\r\n`` becomes ``\n`` even when a read splits the pair: a trailing ``\r`` waits for
-    the next chunk (or :meth:`flush`).
-    """
-
-    def __init__(self, callback: OutputCallback | None) -> None:
-        self._callback = callback
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self._held_cr = False
-
-    def feed(self, data: bytes) -> None:
-        if self._callback is None:
-            return
-        text = ("\r" if self._held_cr else "") + self._decoder.decode(data)
-        self._held_cr = text.endswith("\r")
-        if self._held_cr:
-            text = text[:-1]
-        text = text.replace("\r\n", "\n")
-        if text:
-            self._callback(text)
-
-    def flush(self) -> None:
-        if self._callback is not None and self._held_cr:
-            self._held_cr = False
-            self._callback("\r")
-
-
-def decode_output(data: bytes) -> str:
-    """Device stdout as text: UTF-8 (invalid bytes replaced), ``\\r\\n`` turned into ``\\n``."""
-    return data.decode("utf-8", "replace").replace("\r\n", "\n")
 
 
 class Board:
@@ -242,7 +205,7 @@ class Board:
         """Run ``code`` and return the raw framed result without raising for board errors."""
         deadline = Deadline.after(self.timeouts.exec if timeout == -1.0 else timeout)
         self._ensure_ready(deadline)
-        sink = _TextSink(on_output)
+        sink = TextSink(on_output)
         if self.machine.paste_supported is None:
             self._exec_quiet(" ", deadline)  # learn whether the firmware has raw-paste
         small = self.machine.paste_supported is False
@@ -320,12 +283,12 @@ class Board:
         return self._info
 
     # ----------------------------------------------------------------- internals
-    def _exec_once(self, code: str, deadline: Deadline, sink: _TextSink) -> ExecResult:
+    def _exec_once(self, code: str, deadline: Deadline, sink: TextSink) -> ExecResult:
         nonce = new_nonce()
         return self._exec_frame(with_end_marker(code, nonce), make_marker(nonce), deadline, sink)
 
     def _exec_frame(
-        self, body: bytes, marker: bytes, deadline: Deadline, sink: _TextSink | None
+        self, body: bytes, marker: bytes, deadline: Deadline, sink: TextSink | None
     ) -> ExecResult:
         self._write(self.machine.begin_exec(body, marker))
         try:
@@ -355,7 +318,7 @@ class Board:
             elif accept.expired():
                 raise BoardTimeout("exec acknowledgement", accept.budget)
 
-    def _exec_small(self, code: str, deadline: Deadline, sink: _TextSink) -> ExecResult:
+    def _exec_small(self, code: str, deadline: Deadline, sink: TextSink) -> ExecResult:
         """Exec on a board without raw-paste: never more than ``small_input`` bytes in flight.
 
         Short code goes in one write. Longer code is uploaded into a board-side string with
@@ -454,7 +417,7 @@ class Board:
         deadline: Deadline,
         until: type,
         phase: str,
-        sink: _TextSink | None = None,
+        sink: TextSink | None = None,
     ) -> object:
         """Run I/O until the machine emits an ``until`` event; returns that event."""
         partial = bytearray()

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from mpharness.deadline import Deadline
 from mpharness.errors import BoardBroken, BoardTimeout, MPHarnessError, RemoteError
+from mpharness.output import decode_output
 from mpharness.protocol import ExecFinished, RawReplReady
 from mpharness.protocol import constants as c
 
@@ -82,8 +83,8 @@ def after_exec_timeout(board: Board, timeout: BoardTimeout) -> None:
         return
     assert isinstance(event, ExecFinished)
     # The reply's stdout holds everything the code printed, streamed part included.
-    timeout.partial_output = event.stdout.decode("utf-8", "replace").replace("\r\n", "\n")
-    timeout.traceback = event.error.decode("utf-8", "replace").replace("\r\n", "\n")
+    timeout.partial_output = decode_output(event.stdout)
+    timeout.traceback = decode_output(event.error)
     if event.exited:
         board._await_reboot(Deadline.after(board.timeouts.soft_reset))
 
