@@ -58,6 +58,19 @@ class State(enum.Enum):
 
 #: Bytes of the request itself that sit in the device's stdin buffer next to pipelined code.
 _PIPELINE_OVERHEAD = len(c.PASTE_REQUEST) + 1
+_CREDIT = bytes([c.PASTE_CREDIT])
+
+
+def refuse_control_bytes(code: bytes) -> None:
+    """Raise ProtocolError when ``code`` holds a byte the raw REPL takes as a command."""
+    for special in c.RAW_SPECIAL:
+        at = code.find(bytes([special]))
+        if at >= 0:
+            line = code.count(b"\n", 0, at) + 1
+            raise ProtocolError(
+                f"code contains the control byte 0x{special:02x} on line {line}; "
+                f"write it as an escape ('\\x{special:02x}') instead"
+            )
 
 
 class RawReplMachine:
@@ -97,14 +110,7 @@ class RawReplMachine:
         prints nothing (the engine's own helper execs), whose reply ends at the first frame.
         """
         self._require(State.READY, "begin an exec")
-        for special in c.RAW_SPECIAL:
-            at = code.find(bytes([special]))
-            if at >= 0:
-                line = code.count(b"\n", 0, at) + 1
-                raise ProtocolError(
-                    f"code contains the control byte 0x{special:02x} on line {line}; "
-                    f"write it as an escape ('\\x{special:02x}') instead"
-                )
+        refuse_control_bytes(code)
         self._reset_buffers()
         # An empty raw buffer ended by Ctrl-D is a soft reset, not an exec.
         self._code = (code or b" ") + c.CTRL_D
@@ -200,26 +206,68 @@ class RawReplMachine:
     def _on_paste_request(self, events: list[Event]) -> None:
         buf = self._buf
         ok = buf.find(c.PASTE_OK)
-        refused = buf.find(c.PASTE_NOT_SUPPORTED + c.RAW_PROMPT)
+        refused = buf.find(c.PASTE_NOT_SUPPORTED)
+        # "R\x00" and ">" are separate writes (background output may come between): a refusal
+        # counts once its ">" is here
+        prompt = buf.find(c.RAW_PROMPT, refused + 2) if refused >= 0 else -1
+        if prompt < 0:
+            refused = -1
         banner = buf.find(c.RAW_BANNER)
         found = [(i, kind) for i, kind in ((ok, "ok"), (refused, "no"), (banner, "old")) if i >= 0]
         if not found:
             return
         at, kind = min(found)
         if kind == "ok":
-            if len(buf) < at + 4:
+            grant = self._window_grant(buf, at + 2)
+            if grant is None:
                 return
-            self._accept_paste(int.from_bytes(buf[at + 2 : at + 4], "little"), events, buf[:at])
-            self._buf = buf[at + 4 :]
+            window, size_at, end = grant
+            self._accept_paste(window, events, buf[:at] + buf[at + 2 : size_at])
+            self._buf = buf[end:]  # the \x01 after the window size is a credit
             return
-        end = at + (3 if kind == "no" else len(c.RAW_BANNER))
-        if at:
-            events.append(Noise(buf[:at]))
+        end = prompt + 1 if kind == "no" else at + len(c.RAW_BANNER)
+        noise = buf[:at] + (buf[at + 2 : prompt] if kind == "no" else b"")
+        if noise:
+            events.append(Noise(noise))
         self._buf = buf[end:]
-        self.paste_supported = False
-        events.append(PasteSupport(False))
+        # A board that once granted raw-paste keeps it: a refusal then is a request that noise
+        # damaged; this exec goes in plain raw mode, the next asks again.
+        if self.paste_supported is None:
+            self.paste_supported = False
+            events.append(PasteSupport(False))
         self._out, self._code = self._code, b""
         self.state = State.AWAIT_OK
+
+    def _window_grant(self, buf: bytes, start: int) -> tuple[int, int, int] | None:
+        """The window size after ``R\\x01``: ``(window, where it starts, where it ends)``, or
+        None until it came.
+
+        The size goes out in one write with the extra ``\\x01`` grant, but ``R\\x01`` is a
+        write of its own: background output may come between them. Once the window is known,
+        the size is looked for before the grant byte (what precedes it is noise); a different
+        size (a power of two) right before that byte is taken (the firmware changed), and a
+        damaged one keeps the known window. The first size is taken as it comes.
+        """
+        if not self.window:
+            if len(buf) < start + 2:
+                return None
+            return int.from_bytes(buf[start : start + 2], "little"), start, start + 2
+        known = self.window.to_bytes(2, "little")
+        grant = buf.find(known + _CREDIT, start)
+        abort = buf.find(c.CTRL_D, start)
+        if buf.startswith(known, start) or 0 <= grant < (abort if abort >= 0 else len(buf)):
+            at = start if buf.startswith(known, start) else grant
+            return self.window, at, at + 2
+        ends = [i for i in (buf.find(_CREDIT, start), abort) if i >= 0]
+        if not ends:
+            return None
+        end = min(ends)  # the grant byte, or an abort: the size was damaged or lost
+        size = int.from_bytes(buf[start:end], "little")
+        if end == start + 2 and buf[end] == c.PASTE_CREDIT and not size & (size - 1):
+            return size, start, end  # windows are half a power-of-two buffer
+        if buf.endswith(known[:1]) or buf.endswith(known):
+            return None  # the known size may be arriving after background output
+        return self.window, end, end
 
     def _accept_paste(self, window: int, events: list[Event], noise: bytes) -> None:
         if noise:
