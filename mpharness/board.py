@@ -18,14 +18,13 @@ large code split at top-level statements (``mpharness/chunking.py``).
 
 from __future__ import annotations
 
-import ast
 import logging
 import threading
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mpharness import recovery
+from mpharness import checked_exec, recovery
 from mpharness.chunking import SMALL_BOARD_INPUT, split_for_small_boards
 from mpharness.deadline import Deadline
 from mpharness.errors import (
@@ -36,7 +35,7 @@ from mpharness.errors import (
     RemoteError,
     TransportClosed,
 )
-from mpharness.output import OutputCallback, TextSink, decode_output
+from mpharness.output import BytesCallback, OutputCallback, TextSink, decode_output
 from mpharness.protocol import (
     Event,
     ExecFinished,
@@ -52,15 +51,13 @@ from mpharness.protocol import (
 )
 from mpharness.protocol import constants as c
 from mpharness.transports.base import Transport
-from mpharness.upload import upload_source
+from mpharness.upload import exec_small
+from mpharness.values import read_value, value_statement
 
 if TYPE_CHECKING:
     from mpharness.fs import BoardFS
 
 log = logging.getLogger("mpharness.board")
-
-#: precedes the repr of a value printed by :meth:`Board.eval`
-VALUE_TAG = "\x1d"
 
 #: what a board prints when it boots into the friendly REPL (MicroPython and CircuitPython)
 BOOT_BANNER = b'Type "help()" for more information.'
@@ -128,10 +125,17 @@ class Board:
         #: buffer holds 63 and silently drops the rest)
         self.small_input = SMALL_BOARD_INPUT
         self._interrupt_pending = False
+        #: Ctrl-C was sent during the current exec (a KeyboardInterrupt is then an answer,
+        #: not noise: a checked exec is not resent)
+        self.interrupt_sent = False
         self._ctrl_c_retry: Deadline | None = None
         self._ctrl_c_left = 0
         self._resync_needed = False
         self._backlog: deque[Event] = deque()
+        #: "checked": code runs only if it arrived intact, values come back checksummed
+        #: (:mod:`mpharness.integrity`); "off": plain raw REPL
+        self.integrity = "off"
+        self.helper_ready = False
         #: the leases held for this board (:class:`mpharness.lease.Lease`), released by close()
         self.leases: list[Any] = []
 
@@ -185,38 +189,47 @@ class Board:
 
         Raises:
             RemoteError: evaluating raised on the board.
+            LinkCorrupted: in checked mode, the value came back damaged.
             ValueError: the value's repr is not a Python literal (e.g. a function object).
         """
-        out = self.exec(f"print('\\x1d'+repr({expr}))", timeout=timeout)
-        # The value follows its own tag, so other output (a timer, a thread) printed before or
-        # after it is not taken for the value. (Short code: one write on a micro:bit.)
-        at = out.rfind(VALUE_TAG)
-        if at < 0:
-            raise ProtocolError(f"board {self.name!r} did not print the value of {expr!r}")
-        text = out[at + 1 :].split("\n", 1)[0]
-        try:
-            return ast.literal_eval(text)
-        except (ValueError, SyntaxError) as err:
-            raise ValueError(f"board value of {expr!r} is not a literal: {text[:200]!r}") from err
+        checked = self.integrity == "checked"
+        out = self.exec(value_statement(expr, checked), timeout=timeout)
+        return read_value(out, expr, checked, self.name)
 
     def exec_raw(
-        self, code: str, *, timeout: float | None = -1.0, on_output: OutputCallback | None = None
+        self,
+        code: str | bytes,
+        *,
+        timeout: float | None = -1.0,
+        on_output: OutputCallback | None = None,
+        on_bytes: BytesCallback | None = None,
+        checked: bool | None = None,
     ) -> ExecResult:
-        """Run ``code`` and return the raw framed result without raising for board errors."""
+        """Run ``code`` and return the raw framed result without raising for board errors.
+
+        ``code`` may be bytes: source sent as it is (a bytes literal may then hold raw 8-bit
+        data; the bytes 0x00-0x04 must still be escaped). Boards without raw-paste take UTF-8.
+        ``on_bytes`` gets stdout bytes as they stream in, undecoded (binary output).
+        ``checked``: run it as a checked exec or not (default: the board's ``integrity``);
+        bulk data whose result is verified anyway (a file's hash) may skip the envelope.
+        """
         deadline = Deadline.after(self.timeouts.exec if timeout == -1.0 else timeout)
         self._ensure_ready(deadline)
-        sink = TextSink(on_output)
+        sink = TextSink(on_output, on_bytes)
         if self.machine.paste_supported is None:
-            self._exec_quiet(" ", deadline)  # learn whether the firmware has raw-paste
+            self._learn_paste_support(deadline)
         small = self.machine.paste_supported is False
+        check = self.integrity == "checked" if checked is None else checked
+        if small and isinstance(code, bytes):
+            code = code.decode("utf-8")
         pieces = split_for_small_boards(code) if small else [code]
         stdout = b""
         result = ExecResult(b"", b"", True, False)
         for piece in pieces:
             if small:
-                result = self._exec_small(piece, deadline, sink)
+                result = exec_small(self, piece, deadline, sink, check)
             else:
-                result = self._exec_once(piece, deadline, sink)
+                result = self._exec_once(piece, deadline, sink, check)
             stdout += result.stdout
             if result.error or result.exited or not result.completed:
                 break
@@ -240,6 +253,7 @@ class Board:
         self.transport.hard_reset(deadline)
         self.machine.forget()
         self._info = None
+        self.helper_ready = False
         recovery.enter_raw(self, deadline)
         return self.last_boot_output
 
@@ -250,6 +264,7 @@ class Board:
         """
         with self._write_lock:
             self._interrupt_pending = True
+            self.interrupt_sent = True
             self.transport.write(c.CTRL_C)
 
     def recover(self, *, timeout: float | None = None) -> None:
@@ -283,13 +298,19 @@ class Board:
         return self._info
 
     # ----------------------------------------------------------------- internals
-    def _exec_once(self, code: str, deadline: Deadline, sink: TextSink) -> ExecResult:
+    def _exec_once(
+        self, code: str | bytes, deadline: Deadline, sink: TextSink, checked: bool = False
+    ) -> ExecResult:
+        if checked:
+            body = code.encode("utf-8") if isinstance(code, str) else code
+            return checked_exec.run_checked(self, body, deadline, sink)
         nonce = new_nonce()
         return self._exec_frame(with_end_marker(code, nonce), make_marker(nonce), deadline, sink)
 
     def _exec_frame(
         self, body: bytes, marker: bytes, deadline: Deadline, sink: TextSink | None
     ) -> ExecResult:
+        self.interrupt_sent = False
         self._write(self.machine.begin_exec(body, marker))
         try:
             self._await_accept(deadline)
@@ -302,7 +323,12 @@ class Board:
             raise
         assert isinstance(event, ExecFinished)
         if event.rebooting:
-            self._await_reboot(Deadline.after(self.timeouts.soft_reset))
+            # The exec's own deadline bounds the wait (noise can hide the reboot's end): a
+            # reboot not seen through in time is finished by the next call's resync.
+            try:
+                self._await_reboot(deadline.sooner(self.timeouts.soft_reset))
+            except BoardTimeout:
+                self.machine.forget()
         return ExecResult(event.stdout, event.error, event.completed, event.exited, event.rebooting)
 
     def _await_accept(self, deadline: Deadline) -> None:
@@ -318,25 +344,13 @@ class Board:
             elif accept.expired():
                 raise BoardTimeout("exec acknowledgement", accept.budget)
 
-    def _exec_small(self, code: str, deadline: Deadline, sink: TextSink) -> ExecResult:
-        """Exec on a board without raw-paste: never more than ``small_input`` bytes in flight.
-
-        Short code goes in one write. Longer code is uploaded into a board-side string with
-        flow control (``mpharness/upload.py``) and run with ``exec``.
-        """
-        nonce = new_nonce()
-        body = with_end_marker(code, nonce)
-        if len(body) < self.small_input:
-            return self._exec_frame(body, make_marker(nonce), deadline, sink)
-        self._exec_quiet("_mph=None\nimport gc\ngc.collect()\n_mph=[]", deadline)
-        upload_source(self, code, deadline)
-        result = self._exec_once("exec(_mph)", deadline, sink)
-        if not result.error:
-            return result
-        # Report the user's code as <stdin>, as if sent whole: drop the loader's own frame.
-        error = result.error.replace(b'  File "<stdin>", line 1, in <module>\r\n', b"", 1)
-        error = error.replace(b'File "<string>"', b'File "<stdin>"')
-        return ExecResult(result.stdout, error, result.completed, result.exited, result.rebooted)
+    def _learn_paste_support(self, deadline: Deadline) -> None:
+        """Learn whether the firmware has raw-paste; a refusal is asked twice (noise on the
+        link can garble the request into one, and this choice lasts the session)."""
+        self._exec_quiet(" ", deadline)
+        if self.machine.paste_supported is False:
+            self.machine.paste_supported = None
+            self._exec_quiet(" ", deadline)
 
     def _exec_quiet(self, code: str, deadline: Deadline) -> None:
         """Run one of the engine's own statements, which must print nothing and not fail."""
@@ -347,6 +361,7 @@ class Board:
 
     def _await_reboot(self, deadline: Deadline) -> str:
         self._info = None
+        self.helper_ready = False
         try:
             event = self._pump(deadline, RebootDone, "soft reset")
         except TransportClosed:

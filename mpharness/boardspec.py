@@ -41,6 +41,8 @@ PASSWORD_ENV = "MPHARNESS_WEBREPL_PASSWORD"
 
 #: Values of the ``reset`` key: how the board is reset to isolate tests (see BoardSpec.reset).
 RESET_MODES = ("soft", "hard", "machine", "none")
+#: Values of the ``integrity`` key (see BoardSpec.integrity).
+INTEGRITY_MODES = ("auto", "checked", "off")
 
 
 class RigText(str):
@@ -186,6 +188,10 @@ class BoardSpec:
             (reset through the link: DTR/RTS pulse, respawn of a virtual board), ``machine``
             (run ``machine.reset()`` on the board and reconnect: for links without reset
             lines, e.g. WebREPL or native USB), ``none`` (never reset; tests share state).
+        integrity: ``checked`` (code runs only if it arrived intact, values come back
+            checksummed: see :mod:`mpharness.integrity`), ``off`` (plain raw REPL), or ``auto``
+            (the default: checked on links that can damage bytes, i.e. serial ports and
+            RFC 2217, off on virtual boards, WebREPL and SSH, which have their own checks).
         timeout_s: default budget in seconds for one board operation; None: caller's default.
         description: free text for listings.
         firmware: firmware file to flash before a pytest session that asks for it
@@ -207,6 +213,7 @@ class BoardSpec:
     include_patterns: tuple[str, ...] = ()
     exclude_patterns: tuple[str, ...] = ()
     reset: str = "soft"
+    integrity: str = "auto"
     timeout_s: float | None = None
     description: str = ""
     firmware: str | None = None
@@ -228,6 +235,8 @@ class BoardSpec:
                 raise TypeError(f"BoardSpec.{name} must be a tuple of strings, not a string")
         if self.reset not in RESET_MODES:
             raise ValueError(f"BoardSpec.reset must be one of {', '.join(RESET_MODES)}")
+        if self.integrity not in INTEGRITY_MODES:
+            raise ValueError(f"BoardSpec.integrity must be one of {', '.join(INTEGRITY_MODES)}")
 
     @property
     def url(self) -> str | None:

@@ -29,7 +29,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from mpharness import _subst
-from mpharness.boardspec import RESET_MODES, BoardSpec, Resource, RigText, Source
+from mpharness.boardspec import INTEGRITY_MODES, RESET_MODES, BoardSpec, Resource, RigText, Source
 from mpharness.errors import ConfigError
 from mpharness.transports import _PYSERIAL_SCHEMES, url_scheme
 
@@ -43,7 +43,7 @@ _TYPE_NAMES = {"int": "an integer", "float": "a number", "bool": "a boolean", "n
 #: Keys of a board spec, as documented (``-``/``_`` spellings are interchangeable).
 BOARD_KEYS = ("url", "password", "uid", "baudrate", "features", "resources", "install-dir",
               "libs", "unpack", "include-patterns", "exclude-patterns", "reset", "timeout_s",
-              "description", "firmware", "firmware-erase")
+              "description", "firmware", "firmware-erase", "integrity")
 # fmt: on
 _IOT_KEYS = (*BOARD_KEYS, "path")
 _RESOURCE_KEYS = ("path", "lib", "install-dir", "unpack", "include-patterns", "exclude-patterns")
@@ -314,6 +314,18 @@ class _FileParser:
             f"reset must be one of {', '.join(RESET_MODES)}, got {got!r}{hint}", node, key
         )
 
+    def integrity(self, node: Node, key: str) -> str:
+        if not isinstance(node, ScalarNode):
+            raise self.error(f"integrity must be one of {', '.join(INTEGRITY_MODES)}", node, key)
+        if node.tag == _TAG + "str" and node.value in INTEGRITY_MODES:
+            return str(node.value)
+        if node.tag == _TAG + "bool":  # YAML 1.1 reads a bare off/on as a boolean
+            return "off" if node.value.lower() in ("off", "no", "false") else "checked"
+        got = node.value
+        raise self.error(
+            f"integrity must be one of {', '.join(INTEGRITY_MODES)}, got {got!r}", node, key
+        )
+
     def string_list(
         self, node: Node, key: str, *, allow_str: bool = False, bare: bool = False
     ) -> tuple[RigText, ...]:
@@ -412,6 +424,7 @@ _FIELD_PARSERS: dict[str, Callable[[_FileParser, Node, str], Any]] = {
     "include-patterns": lambda p, n, k: p.string_list(n, k, allow_str=True),
     "exclude-patterns": lambda p, n, k: p.string_list(n, k, allow_str=True),
     "reset": _FileParser.reset,
+    "integrity": _FileParser.integrity,
     "timeout_s": _FileParser.timeout,
     "description": _FileParser.text,
     "firmware": _FileParser.firmware,

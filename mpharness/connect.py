@@ -14,20 +14,26 @@ released when it closes (or when opening fails).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mpharness import lease as leases
 from mpharness.board import Board, Timeouts
 from mpharness.board_pool import lease_keys, lease_one_of
+from mpharness.boardspec import INTEGRITY_MODES
 from mpharness.deadline import Deadline
-from mpharness.errors import ConnectError, MPHarnessError
+from mpharness.errors import ConfigError, ConnectError, MPHarnessError
 from mpharness.transports import open_transport
 
 if TYPE_CHECKING:
     from mpharness.rig import BoardSpec, Rig
+    from mpharness.transports.base import Transport
 
 log = logging.getLogger("mpharness.connect")
+
+#: environment variable that sets the integrity mode of every board opened (see BoardSpec)
+INTEGRITY_ENV = "MPHARNESS_INTEGRITY"
 
 _UID_CODE = "__import__('binascii').hexlify(__import__('machine').unique_id()).decode()"
 
@@ -138,6 +144,7 @@ def _open_spec(spec: BoardSpec, timeout: float | None, soft_reset: bool) -> Boar
             errors.append(str(err))
             continue
         board = Board(transport, name=spec.name, url=url, spec=spec, timeouts=Timeouts())
+        board.integrity = _integrity(spec, transport)
         try:
             _prepare(board, spec, deadline, soft_reset)
         except BaseException:
@@ -145,6 +152,19 @@ def _open_spec(spec: BoardSpec, timeout: float | None, soft_reset: bool) -> Boar
             raise
         return board
     raise ConnectError(f"could not open board {spec.name!r}: " + "; ".join(errors))
+
+
+def _integrity(spec: BoardSpec, transport: Transport) -> str:
+    """The board's integrity mode: ``$MPHARNESS_INTEGRITY`` (for every board), else as the rig
+    says, else by what the link can do."""
+    mode = os.environ.get(INTEGRITY_ENV, "").strip() or spec.integrity
+    if mode not in INTEGRITY_MODES:
+        raise ConfigError(
+            f"{INTEGRITY_ENV} must be one of {', '.join(INTEGRITY_MODES)}, got {mode!r}"
+        )
+    if mode != "auto":
+        return mode
+    return "checked" if transport.may_corrupt else "off"
 
 
 def _prepare(board: Board, spec: BoardSpec, deadline: Deadline, soft_reset: bool) -> None:

@@ -54,6 +54,18 @@ class TransportClosed(TransportError):
     """The link went away while in use (board unplugged, process died, socket closed)."""
 
 
+class LinkCorrupted(TransportError):
+    """The link changed bytes in transit, as a checked exec or a checked value found out.
+
+    ``ran`` says whether the code ran on the board (its output or value came back damaged)
+    or not (the code failed its check every time it was sent).
+    """
+
+    def __init__(self, message: str, *, ran: bool) -> None:
+        super().__init__(message)
+        self.ran = ran
+
+
 class ProtocolError(MPHarnessError):
     """The board answered with bytes the raw-REPL protocol does not allow."""
 

@@ -6,6 +6,8 @@ import codecs
 from collections.abc import Callable
 
 OutputCallback = Callable[[str], None]
+#: receives stdout bytes exactly as they arrive (before decoding)
+BytesCallback = Callable[[bytes], None]
 
 
 def decode_output(data: bytes) -> str:
@@ -17,15 +19,18 @@ class TextSink:
     """Decodes streamed stdout incrementally and passes text to a callback.
 
     ``\\r\\n`` becomes ``\\n`` even when a read splits the pair: a trailing ``\\r`` waits for
-    the next chunk (or :meth:`flush`).
+    the next chunk (or :meth:`flush`). ``raw`` (optional) gets the undecoded bytes first.
     """
 
-    def __init__(self, callback: OutputCallback | None) -> None:
+    def __init__(self, callback: OutputCallback | None, raw: BytesCallback | None = None) -> None:
         self._callback = callback
+        self._raw = raw
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._held_cr = False
 
     def feed(self, data: bytes) -> None:
+        if self._raw is not None:
+            self._raw(data)
         if self._callback is None:
             return
         text = ("\r" if self._held_cr else "") + self._decoder.decode(data)

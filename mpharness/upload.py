@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING
 
 from mpharness.chunking import source_literals
 from mpharness.deadline import Deadline
-from mpharness.errors import BoardTimeout, ProtocolError
-from mpharness.protocol import ExecFinished, State
+from mpharness.errors import BoardTimeout, LinkCorrupted, ProtocolError
+from mpharness.protocol import ExecFinished, State, Stdout, make_marker, new_nonce, with_end_marker
 
 if TYPE_CHECKING:
-    from mpharness.board import Board
+    from mpharness.board import Board, ExecResult
+    from mpharness.output import TextSink
 
 LOADER = "_mph=[]\nl=input()\nwhile l!='~~':_mph.append(l);l=input()"
 END_LINE = "~~"
@@ -38,17 +39,23 @@ def _printable(line: str) -> bool:
     return all(" " <= ch <= "~" for ch in line)
 
 
-def upload_source(board: Board, text: str, deadline: Deadline) -> None:
+def echo_uploadable(text: str) -> bool:
+    """Whether ``text`` goes by the input() loader (so its echo can be checked)."""
+    return all(_printable(line) and line != END_LINE for line in text.lstrip("\n").split("\n"))
+
+
+def upload_source(board: Board, text: str, deadline: Deadline, verify: bool = False) -> None:
     """Leave ``text`` in the board-side global ``_mph`` (a str).
 
     Leading blank lines (the padding that keeps line numbers) are not sent one by one: the
-    board prepends them itself.
+    board prepends them itself. ``verify``: compare the echo with what was sent (raises
+    :class:`~mpharness.errors.LinkCorrupted` when they differ; the loader still ends cleanly).
     """
     body = text.lstrip("\n")
     pad = len(text) - len(body)
     lines = body.split("\n")
-    if all(_printable(line) and line != END_LINE for line in lines):
-        _upload_by_echo(board, lines, deadline)
+    if echo_uploadable(text):
+        _upload_by_echo(board, lines, deadline, verify=verify)
         board._exec_quiet(f"_mph='\\n'*{pad}+'\\n'.join(_mph)\ngc.collect()", deadline)
         return
     limit = board.small_input - len("_mph.append()") - 1
@@ -57,15 +64,20 @@ def upload_source(board: Board, text: str, deadline: Deadline) -> None:
     board._exec_quiet(f"_mph='\\n'*{pad}+''.join(_mph)\ngc.collect()", deadline)
 
 
-def _feed(board: Board, deadline: Deadline) -> tuple[int, ExecFinished | None]:
+def _feed(
+    board: Board, deadline: Deadline, echo: bytearray | None = None
+) -> tuple[int, ExecFinished | None]:
     """Read once; give the bytes to the machine; returns how many arrived, and the loader's
-    end if it came. A loader that ended with an error is raised as ProtocolError."""
+    end if it came. A loader that ended with an error is raised as ProtocolError. ``echo``
+    collects the loader's output (the echo)."""
     data = board.transport.read(deadline)
     if not data:
         if deadline.expired():
             raise BoardTimeout("code upload", deadline.budget)
         return 0, None
     for event in board.machine.receive(data):
+        if echo is not None and isinstance(event, Stdout):
+            echo += event.data
         if isinstance(event, ExecFinished):
             if event.error:
                 detail = event.error.decode("utf-8", "replace").strip()
@@ -75,10 +87,12 @@ def _feed(board: Board, deadline: Deadline) -> tuple[int, ExecFinished | None]:
 
 
 def _upload_by_echo(
-    board: Board, lines: list[str], deadline: Deadline, loader: str = LOADER
+    board: Board, lines: list[str], deadline: Deadline, loader: str = LOADER, verify: bool = False
 ) -> None:
     """Send ``lines`` (printable ASCII, never ``~~``) to a running ``input()`` loop, flow
-    controlled by their echo. ``loader`` (≤ 63 bytes) reads lines until ``~~``."""
+    controlled by their echo. ``loader`` (≤ 63 bytes) reads lines until ``~~``. ``verify``:
+    the echo must equal what was sent, else LinkCorrupted once the loader has ended."""
+    echo = bytearray() if verify else None
     board._write(board.machine.begin_exec(loader.encode(), b""))
     board._flush_code()
     while board.machine.state is not State.REPLY:
@@ -90,10 +104,51 @@ def _upload_by_echo(
         board._write(piece)
         expected = len(piece) + piece.count(b"\r")  # "\r" echoes as "\r\n"
         while expected > 0:
-            count, finished = _feed(board, deadline)
+            count, finished = _feed(board, deadline, echo)
             if finished is not None:
                 raise ProtocolError(f"board {board.name!r} stopped taking code early")
             expected -= count
     board._write((END_LINE + "\r").encode("ascii"))
-    while _feed(board, deadline)[1] is None:
+    while _feed(board, deadline, echo)[1] is None:
         pass
+    if echo is not None and bytes(echo) != (data + END_LINE.encode() + b"\r").replace(
+        b"\r", b"\r\n"
+    ):
+        raise LinkCorrupted(f"board {board.name!r}: the link damaged uploaded code", ran=False)
+
+
+def exec_small(
+    board: Board, code: str, deadline: Deadline, sink: TextSink, checked: bool = False
+) -> ExecResult:
+    """Exec on a board without raw-paste: never more than ``board.small_input`` bytes in
+    flight. Short code goes in one write; longer code is uploaded into ``_mph`` and run with
+    ``exec`` (checked execs: :func:`mpharness.checked_exec.run_small_checked`)."""
+    if checked:
+        from mpharness.checked_exec import run_small_checked
+
+        return run_small_checked(board, code, deadline, sink)
+    nonce = new_nonce()
+    body = with_end_marker(code, nonce)
+    if len(body) < board.small_input:
+        return board._exec_frame(body, make_marker(nonce), deadline, sink)
+    upload_code(board, code, deadline)
+    return run_uploaded(board, deadline, sink)
+
+
+def upload_code(board: Board, code: str, deadline: Deadline, verify: bool = False) -> None:
+    """Leave ``code`` in the board-side str ``_mph`` (see :func:`upload_source`)."""
+    board._exec_quiet("_mph=None\nimport gc\ngc.collect()\n_mph=[]", deadline)
+    upload_source(board, code, deadline, verify=verify)
+
+
+def run_uploaded(board: Board, deadline: Deadline, sink: TextSink) -> ExecResult:
+    """Run the code uploaded into ``_mph``, reported as ``<stdin>`` as if sent whole."""
+    from mpharness.board import ExecResult
+
+    result = board._exec_once("exec(_mph)", deadline, sink)
+    if not result.error:
+        return result
+    # Drop the loader's own frame; the code's frames are its own.
+    error = result.error.replace(b'  File "<stdin>", line 1, in <module>\r\n', b"", 1)
+    error = error.replace(b'File "<string>"', b'File "<stdin>"')
+    return ExecResult(result.stdout, error, result.completed, result.exited, result.rebooted)

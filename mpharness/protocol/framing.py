@@ -28,14 +28,15 @@ def new_nonce() -> bytes:
     return str(secrets.randbelow(9 * 10**8) + 10**8).encode()
 
 
-def with_end_marker(code: str, nonce: bytes) -> bytes:
-    """``code`` as UTF-8 with the marker-printing statement appended on its own line.
+def with_end_marker(code: str | bytes, nonce: bytes) -> bytes:
+    """``code`` (text, or source bytes as they go to the board) with the marker-printing
+    statement appended on its own line.
 
     A decimal nonce travels as an int literal formatted into a constant string: MicroPython
     interns short string literals for good, so a fresh string literal per exec would leak
     a little heap on every call (fatal on a 10 KB micro:bit over a long session).
     """
-    body = code.encode("utf-8")
+    body = code.encode("utf-8") if isinstance(code, str) else code
     if body and not body.endswith(b"\n"):
         body += b"\n"
     if nonce.isdigit() and not nonce.startswith(b"0"):

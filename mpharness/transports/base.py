@@ -45,6 +45,12 @@ class Transport(abc.ABC):
         return False
 
     @property
+    def may_corrupt(self) -> bool:
+        """Whether the link can damage bytes unnoticed (a UART has no checksum; TCP, a pty
+        or a socket pair do not lose bytes). Decides ``integrity: auto``."""
+        return False
+
+    @property
     def can_hard_reset(self) -> bool:
         """Whether :meth:`hard_reset` does anything."""
         return False

@@ -124,6 +124,11 @@ class RecordingTransport(Transport):
         return self.inner.closed
 
     @property
+    def may_corrupt(self) -> bool:
+        """Whether ``inner`` can damage bytes."""
+        return self.inner.may_corrupt
+
+    @property
     def can_hard_reset(self) -> bool:
         """Whether ``inner`` can hard-reset."""
         return self.inner.can_hard_reset

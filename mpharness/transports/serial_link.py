@@ -250,6 +250,11 @@ class SerialTransport(Transport):
     # -- hard reset and reconnect ----------------------------------------------------------------
 
     @property
+    def may_corrupt(self) -> bool:
+        """True: a serial line (or an RFC 2217 hop to one) carries no checksum."""
+        return True
+
+    @property
     def can_hard_reset(self) -> bool:
         """True when DTR/RTS can reset the board (bridges, USB-Serial/JTAG, RFC 2217)."""
         return self._reset is not None

@@ -194,13 +194,20 @@ class ShapedTransport(Transport):
             self._cond.notify_all()
 
     def set_noise(
-        self, drop_rate: float = 0.0, corrupt_rate: float = 0.0, seed: int | str | None = None
+        self,
+        drop_rate: float = 0.0,
+        corrupt_rate: float = 0.0,
+        seed: int | str | None = None,
+        *,
+        up: bool = True,
+        down: bool = True,
     ) -> None:
-        """Change the noise rates (both directions) from now on; reseed if ``seed`` is given."""
+        """Change the noise rates from now on (``up``: host to board, ``down``: back; a lane
+        left out gets no noise); reseed if ``seed`` is given."""
         check_options(self.baudrate, self._up.latency, drop_rate, corrupt_rate)
         with self._cond:
-            for noise, lane in ((self._up_noise, "up"), (self._down_noise, "dn")):
-                noise.drop, noise.corrupt = drop_rate, corrupt_rate
+            for noise, lane, on in ((self._up_noise, "up", up), (self._down_noise, "dn", down)):
+                noise.drop, noise.corrupt = (drop_rate, corrupt_rate) if on else (0.0, 0.0)
                 if seed is not None:
                     noise.rng.seed(f"{seed}/{lane}")
 
@@ -255,6 +262,11 @@ class ShapedTransport(Transport):
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(JOIN_WAIT)
+
+    @property
+    def may_corrupt(self) -> bool:
+        """True: the shaper plays a serial line, which may be noisy."""
+        return True
 
     @property
     def can_hard_reset(self) -> bool:

@@ -5,7 +5,9 @@ Run:  python tests/benchmarks/bench_engine.py [--boards unix,microbit] [--repeat
 For each board, mpharness drives one instance directly; mpremote drives another instance
 of the same board through a pty bridge, once through a symlink named like a real port
 (/tmp/mph-bench-ttyACM0: mpremote sleep-polls there) and once through the /dev/pts name.
-Prints medians in milliseconds and the ratio mpremote / mpharness. Not part of the test run.
+Prints medians in milliseconds and the ratio mpremote / mpharness; the "(checked)" column is
+mpharness with checked execs (``integrity: checked``, see mpharness/integrity.py). Not part of
+the test run.
 """
 
 from __future__ import annotations
@@ -38,8 +40,9 @@ def median_ms(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(times) * 1000
 
 
-def bench_mpharness(name: str, repeat: int) -> dict[str, float | None]:
+def bench_mpharness(name: str, repeat: int, integrity: str) -> dict[str, float | None]:
     with mpharness.open_board(name, rig=[], timeout=60) as board:
+        board.integrity = integrity
         board.exec("pass")
         results: dict[str, float | None] = {}
         results["exec round trip"] = median_ms(lambda: board.exec("pass"), repeat * 10)
@@ -103,17 +106,24 @@ def main() -> None:
     args = parser.parse_args()
     for name in args.boards.split(","):
         print(f"== {name} board (medians, ms)")
-        ours = bench_mpharness(name, args.repeat)
+        ours = bench_mpharness(name, args.repeat, "off")
+        checked = bench_mpharness(name, args.repeat, "checked")
         theirs_link = bench_mpremote(name, args.repeat, via_link=True)
         theirs_pts = bench_mpremote(name, args.repeat, via_link=False)
         link_col = "mpremote " + LINK[5:]
-        print(f"{'operation':20} {'mpharness':>10} {link_col:>28} {'mpremote /dev/pts':>18}")
+        print(
+            f"{'operation':20} {'mpharness':>10} {'(checked)':>10} {link_col:>28} "
+            f"{'mpremote /dev/pts':>18}"
+        )
         for op, value in ours.items():
             a, b = theirs_link.get(op), theirs_pts.get(op)
             ratio = ""
             if value and a and b:
                 ratio = f"   x{a / value:6.1f} / x{b / value:5.1f}"
-            print(f"{op:20} {fmt(value):>10} {fmt(a):>28} {fmt(b):>18}{ratio}")
+            print(
+                f"{op:20} {fmt(value):>10} {fmt(checked.get(op)):>10} {fmt(a):>28} "
+                f"{fmt(b):>18}{ratio}"
+            )
         print()
 
 

@@ -1,7 +1,8 @@
 """Faults of the link itself: noise, a cut cable, a second program on the same port.
 
-Pass means: never a false success (a result is exact, or the call raises; a wrong result may
-only come from noise the shaper injected into that very call, see ``test_noisy_link``), every
+Pass means: never a false success (a result is exact, or the call raises; a wrong printed
+result may only come from noise the shaper injected on the way back in that very call, see
+``test_noisy_link``), every
 failure ends within its budget, and the board works again once the link is clean.
 """
 
@@ -42,32 +43,42 @@ def _shaper(board: mpharness.Board) -> ShapedTransport:
     return board.transport
 
 
+def _down_noise(shaper: ShapedTransport) -> int:
+    return shaper.stats.down_dropped + shaper.stats.down_corrupted
+
+
 def test_noisy_link(shaped_board: mpharness.Board, run: int) -> None:
     """Dropped and corrupted bytes: each exec gives the exact result or raises in budget.
 
-    The raw REPL carries no checksum, so a byte flipped inside the code or its output can
-    still give a wrong result; the engine cannot notice. The test therefore accepts a wrong
-    result only in a call where the shaper did hit bytes (and counts it), never otherwise.
+    The shaper plays a serial line, so the board runs checked execs (``integrity: auto``): code
+    runs only if it arrived intact, and values come back checksummed. A value is therefore
+    exact or an error, always. Free-form stdout is not checksummed: a wrong printed result is
+    accepted only when the shaper damaged bytes on the way back in that very call (counted).
     """
     shaper = _shaper(shaped_board)
+    assert shaped_board.integrity == "checked"
     shaper.set_noise(drop_rate=NOISE_RATE, corrupt_rate=NOISE_RATE, seed=run)
     outcomes: Counter[str] = Counter()
     timeout = 1.0
     for i in range(NOISY_EXECS):
         value = (run * 100 + i) * 7919
-        before = shaper.stats.noise
+        before = _down_noise(shaper)
         with timed() as watch:
             try:
-                out = shaped_board.exec(f"print({run * 100 + i} * 7919)", timeout=timeout)
+                if i % 2:
+                    out = shaped_board.eval(f"{run * 100 + i} * 7919", timeout=timeout)
+                    assert out == value, f"eval gave {out!r}, not {value}"
+                else:
+                    out = shaped_board.exec(f"print({run * 100 + i} * 7919)", timeout=timeout)
             except mpharness.MPHarnessError as err:
                 outcomes[type(err).__name__] += 1
                 if isinstance(err, mpharness.BoardBroken):
                     shaped_board.broken = None  # keep trying: the link may clear up
                 out = None
         assert watch.seconds <= hang_budget(shaped_board, timeout)
-        if out is not None and out != f"{value}\n":
-            assert shaper.stats.noise > before, f"wrong result {out!r} with no noise injected"
-            outcomes["wrong (noise hit payload)"] += 1
+        if isinstance(out, str) and out != f"{value}\n":
+            assert _down_noise(shaper) > before, f"wrong output {out!r}, no noise on the way back"
+            outcomes["wrong stdout (noise on the way back)"] += 1
         elif out is not None:
             outcomes["exact"] += 1
     shaper.set_noise(0.0, 0.0)
