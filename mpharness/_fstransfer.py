@@ -2,14 +2,24 @@
 
 Theory of operation
 -------------------
-Three ways, chosen per board:
+Four ways, chosen per board:
 
-* **raw-paste boards** (:func:`write_paste`, :func:`read_paste`): data travels as base64
-  (``binascii.a2b_base64``/``b2a_base64`` on the board; ``repr(bytes)`` when the firmware has no
-  binascii). A write sends big execs (``Caps.write_chunk`` bytes of data each, as several
-  ``_mfs_w(_mfs_a('...'))`` statements) into a temporary file; the last exec checks its size
-  and SHA-256 on the board and renames it over the target, so a cut transfer never leaves a
-  half-written target. A read is one exec that streams the file as lines.
+* **raw-paste boards, 8-bit** (:func:`write_paste`, :func:`read_binary`; firmware with
+  ``sys.stdout.buffer`` on a link that is not WebREPL, ``Caps.binary``): data travels almost
+  as itself (:mod:`mpharness._fsbinary`): writes as ``_mfs_w(b'...')`` statements whose bytes
+  literals hold the raw data with a few bytes escaped; a read is one exec that writes the
+  file to ``sys.stdout.buffer`` with 0x04, ``>`` and the escape byte escaped, followed by its
+  SHA-256, which the host checks along with the size. In checked-integrity mode
+  (:func:`write_pieces`) only the execs that name paths go in the integrity envelope; data
+  execs carry a digest per literal and are resent when the link damages them.
+* **raw-paste boards, text** (other raw-paste firmware, and WebREPL reads): base64
+  (``binascii.a2b_base64``/``b2a_base64`` on the board; ``repr(bytes)`` when the firmware has
+  no binascii); a read streams the file as lines and is checked by size only.
+
+  Either way a write sends big execs (``Caps.write_chunk`` bytes of data each, several
+  literals of :data:`LITERAL_DATA` bytes) into a temporary file; the last exec checks its
+  size and SHA-256 on the board and renames it over the target, so a cut transfer never
+  leaves a half-written target.
 * **boards without raw-paste** (the micro:bit; :func:`write_small`, :func:`read_small`): the
   63-byte input limit rules out big execs, and string literals would be interned for good, so
   data goes as ``input()`` lines to a tiny loader, flow controlled by their echo
@@ -23,19 +33,26 @@ from __future__ import annotations
 
 import ast
 import base64
+import errno
 import hashlib
+import logging
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from mpharness._fsbinary import TransferCheckError, decode_read, exec_bytes
 from mpharness._fsdevice import call, device_code, helper_source, os_error
 from mpharness.deadline import Deadline
 from mpharness.errors import RemoteError
+from mpharness.literals import bytes_literal
 from mpharness.upload import _upload_by_echo
 
 if TYPE_CHECKING:
-    from mpharness.fs import BoardFS
+    from mpharness.fs import BoardFS, Caps
 
 Progress = Callable[[int, int], None]
+
+log = logging.getLogger("mpharness.fs")
 
 #: data bytes per string literal in a write exec (each literal is decoded on its own)
 LITERAL_DATA = 6144
@@ -48,6 +65,10 @@ SMALL_LOADER = "l=input()\nwhile l!='~~':_mfs_w(l);l=input()"
 SMALL_READ_CHUNK = 128
 #: bytes that travel as themselves to small boards (printable ASCII but % and ~)
 _PLAIN = frozenset(range(0x20, 0x7F)) - {ord("%"), ord("~")}
+#: checked-integrity writes: how often a damaged data exec is resent, and the board errors
+#: that are real (anything else there comes from damaged code: resend)
+PIECE_RESENDS = 3
+_REAL_ERRORS = ("OSError", "IOError", "MemoryError", "KeyboardInterrupt")
 #: WebREPL's file protocol takes names of at most this many bytes
 WEBREPL_NAME_MAX = 63
 
@@ -61,6 +82,9 @@ def write_paste(fs: BoardFS, path: str, data: bytes, progress: Progress | None) 
     """Write ``data`` to ``path`` on a raw-paste board (temp file, verify, rename)."""
     caps = fs.caps()
     tmp = path + TMP_SUFFIX if caps.rename else path
+    if caps.binary and caps.hashlib and getattr(fs.board, "integrity", "off") == "checked":
+        write_pieces(fs, path, tmp, data, progress)
+        return
     chunk = caps.write_chunk
     starts = list(range(0, len(data), chunk)) or [0]
     helpers = ("fs_ops", "fs_write") + (("fs_hash",) if caps.hashlib else ())
@@ -68,17 +92,62 @@ def write_paste(fs: BoardFS, path: str, data: bytes, progress: Progress | None) 
         for start in starts:
             piece = data[start : start + chunk]
             lines = [call("_mfs_wopen", path, tmp)] if start == 0 else []
-            lines += [
-                _write_statement(piece[i : i + LITERAL_DATA], caps.binascii)
-                for i in range(0, len(piece), LITERAL_DATA)
-            ]
+            code = device_code(helpers if start == 0 else (), *lines).encode()
+            code += _write_statements(piece, caps)
             if start == starts[-1]:
-                lines.append(_finish_call(path, tmp, data, caps.hashlib))
-            fs._run(device_code(helpers if start == 0 else (), *lines), path)
+                code += _finish_call(path, tmp, data, caps.hashlib).encode() + b"\n"
+            _run_bytes(fs, code, path)
             _report(progress, start + len(piece), len(data))
     except BaseException:
         fs._cleanup_write(tmp if tmp != path else None)
         raise
+
+
+def write_pieces(fs: BoardFS, path: str, tmp: str, data: bytes, progress: Progress | None) -> None:
+    """Write on a board in checked-integrity mode without wrapping the data in the integrity
+    envelope (which escapes it a second time): opening and finishing (the execs that name
+    paths) stay checked; each data exec carries its own per-literal digest and is resent
+    while the link damages it (see ``_device/fs_wpiece.py``)."""
+    caps = fs.caps()
+    helpers = ("fs_ops", "fs_write", "fs_hash", "fs_wpiece")
+    try:
+        _run_bytes(fs, device_code(helpers, call("_mfs_wopen", path, tmp)).encode(), path)
+        for start in range(0, len(data), caps.write_chunk):
+            piece = data[start : start + caps.write_chunk]
+            _run_piece(fs, path, start, piece)
+            _report(progress, start + len(piece), len(data))
+        _run_bytes(fs, _finish_call(path, tmp, data, True).encode(), path)
+    except BaseException:
+        fs._cleanup_write(tmp if tmp != path else None)
+        raise
+
+
+def _run_piece(fs: BoardFS, path: str, start: int, piece: bytes) -> None:
+    """One unenveloped data exec of :func:`write_pieces`, resent while it arrives damaged."""
+    code = b""
+    for at in range(start, start + len(piece), LITERAL_DATA):
+        chunk = piece[at - start : at - start + LITERAL_DATA]
+        digest = hashlib.sha256(b"%d" % at + chunk).digest()[:8]
+        code += b"_mfs_wp(%d,%s,%s)\n" % (at, bytes_literal(chunk), bytes_literal(digest))
+    for attempt in range(1, PIECE_RESENDS + 2):
+        try:
+            exec_bytes(fs.board, code, timeout=fs.timeout, checked=False)
+            return
+        except RemoteError as err:
+            if err.exc_type in _REAL_ERRORS:
+                raise os_error(err, path) from None
+            log.warning(
+                "%s: a piece of %s arrived damaged (%s), attempt %d",
+                fs.board.name,
+                path,
+                err.exc_type,
+                attempt,
+            )
+    raise OSError(
+        errno.EIO,
+        f"{os.strerror(errno.EIO)}: the link damaged a piece {PIECE_RESENDS + 1} times",
+        path,
+    )
 
 
 def write_batch(fs: BoardFS, files: list[tuple[str, bytes]], progress: Progress | None) -> None:
@@ -93,23 +162,20 @@ def write_batch(fs: BoardFS, files: list[tuple[str, bytes]], progress: Progress 
         batch.append((index, path, tmp, data))
         size += len(data)
         if size >= caps.write_chunk or index == len(files) - 1:
-            lines: list[str] = []
+            code = device_code(helpers).encode()
             for i, p, t, d in batch:
-                lines += [f"print({i})", call("_mfs_wopen", p, t)]
-                lines += [
-                    _write_statement(d[k : k + LITERAL_DATA], caps.binascii)
-                    for k in range(0, len(d), LITERAL_DATA)
-                ]
-                lines.append(_finish_call(p, t, d, caps.hashlib))
-            _run_batch(fs, device_code(helpers, *lines), [(p, t) for _, p, t, _ in batch])
+                code += f"print({i})\n{call('_mfs_wopen', p, t)}\n".encode()
+                code += _write_statements(d, caps)
+                code += _finish_call(p, t, d, caps.hashlib).encode() + b"\n"
+            _run_batch(fs, code, [(p, t) for _, p, t, _ in batch])
             done += size
             _report(progress, done, total)
             batch, size = [], 0
 
 
-def _run_batch(fs: BoardFS, code: str, targets: list[tuple[str, str]]) -> None:
+def _run_batch(fs: BoardFS, code: bytes, targets: list[tuple[str, str]]) -> None:
     try:
-        fs.board.exec(code, timeout=fs.timeout)
+        exec_bytes(fs.board, code, timeout=fs.timeout)
     except RemoteError as err:
         printed = [line for line in err.stdout.split("\n") if line.strip().isdigit()]
         failed = len(printed) - 1 if printed else 0
@@ -118,15 +184,35 @@ def _run_batch(fs: BoardFS, code: str, targets: list[tuple[str, str]]) -> None:
         raise os_error(err, path) from None
 
 
-def _write_statement(data: bytes, b64: bool) -> str:
-    """One write of ``data``: as a bytes literal when that is shorter (source text), else
-    base64 decoded on the board (binary)."""
+def _run_bytes(
+    fs: BoardFS, code: bytes, path: str, on_bytes: Callable[[bytes], None] | None = None
+) -> bytes:
+    """Exec source bytes; stdout as bytes; a board ``OSError`` raised as the host's."""
+    try:
+        return exec_bytes(fs.board, code, timeout=fs.timeout, on_bytes=on_bytes)
+    except RemoteError as err:
+        raise os_error(err, path) from None
+
+
+def _write_statements(data: bytes, caps: Caps) -> bytes:
+    """``_mfs_w(...)`` lines writing ``data``, :data:`LITERAL_DATA` bytes per literal."""
+    return b"".join(
+        _write_statement(data[i : i + LITERAL_DATA], caps) + b"\n"
+        for i in range(0, len(data), LITERAL_DATA)
+    )
+
+
+def _write_statement(data: bytes, caps: Caps) -> bytes:
+    """One write of ``data``: a raw 8-bit bytes literal on binary links, else a ``repr``
+    literal when that is shorter (source text), else base64 decoded on the board."""
+    if caps.binary:
+        return b"_mfs_w(" + bytes_literal(data) + b")"
     literal = repr(data)
-    if b64:
+    if caps.binascii:
         encoded = base64.b64encode(data).decode("ascii")
         if len(encoded) + 8 < len(literal):
-            return f"_mfs_w(_mfs_a({encoded!r}))"
-    return f"_mfs_w({literal})"
+            return f"_mfs_w(_mfs_a({encoded!r}))".encode("ascii")
+    return f"_mfs_w({literal})".encode("ascii")
 
 
 def _finish_call(path: str, tmp: str, data: bytes, sha: bool) -> str:
@@ -137,6 +223,8 @@ def _finish_call(path: str, tmp: str, data: bytes, sha: bool) -> str:
 def read_paste(fs: BoardFS, path: str, progress: Progress | None) -> bytes:
     """The contents of ``path`` on a raw-paste board, streamed in one exec."""
     caps = fs.caps()
+    if caps.binary:
+        return read_binary(fs, path, progress)
     enc = "_mfs_b2a" if caps.binascii else "None"
     code = device_code(("fs_ops", "fs_read"), f"_mfs_read({path!r}, {caps.read_chunk}, {enc})")
     counter = _ReadCounter(progress, 0.75 if caps.binascii else 0.3)
@@ -146,6 +234,44 @@ def read_paste(fs: BoardFS, path: str, progress: Progress | None) -> bytes:
     decode = base64.b64decode if caps.binascii else ast.literal_eval
     data = b"".join(decode(line) for line in lines[1:] if line)
     return fs._checked(path, data, size, progress)
+
+
+def read_binary(fs: BoardFS, path: str, progress: Progress | None) -> bytes:
+    """The contents of ``path`` as escaped raw bytes, checked by size and (when the board
+    has ``hashlib``) SHA-256: see :mod:`mpharness._fsbinary`."""
+    caps = fs.caps()
+    helpers = ("fs_ops", "fs_bread") + (("fs_hash",) if caps.hashlib else ())
+    code = device_code(helpers, call("_mfs_bread", path, caps.read_chunk, caps.hashlib))
+    out = _run_bytes(fs, code.encode(), path, on_bytes=_BytesCounter(progress))
+    try:
+        data = decode_read(out)
+    except TransferCheckError as err:
+        raise OSError(errno.EIO, f"{os.strerror(errno.EIO)}: {err}", path) from None
+    return fs._checked(path, data, len(data), progress)
+
+
+class _BytesCounter:
+    """Progress while a binary read streams: the first line is the size, then data (a few
+    escape bytes make the count run a little ahead; it stops short of the total until the
+    data is checked)."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
+        self.head = b""
+        self.total: int | None = None
+        self.done = 0
+
+    def __call__(self, data: bytes) -> None:
+        if self.progress is None:
+            return
+        if self.total is None:
+            self.head += data
+            if b"\n" not in self.head:
+                return
+            head, _, data = self.head.partition(b"\n")
+            self.total = int(head) if head.strip().isdigit() else 0
+        self.done += len(data)
+        _report(self.progress, max(0, min(self.done, self.total - 1)), self.total)
 
 
 class _ReadCounter:

@@ -6,9 +6,10 @@ Every operation is one or a few ``Board.exec`` calls running helper code from
 ``mpharness/_device/fs_*.py`` (see :mod:`mpharness._fsdevice`); results come back as
 ``repr()`` lines parsed with :func:`ast.literal_eval`. What the firmware offers is probed
 once per session (:meth:`BoardFS.caps`): modern firmware gets ``os.stat``-based helpers,
-base64 transfers and SHA-256 on the board; old flat-filesystem firmware without
-``os.stat`` (the micro:bit) gets ``os.listdir``/``os.size`` helpers, echo-paced ``input()``
-uploads and host-side hashing of read-back data. File contents move as described in
+8-bit transfers (base64 where the firmware or the link cannot take raw bytes) and SHA-256
+on the board; old flat-filesystem firmware without ``os.stat`` (the micro:bit) gets
+``os.listdir``/``os.size`` helpers, echo-paced ``input()`` uploads and host-side hashing of
+read-back data. File contents move as described in
 :mod:`mpharness._fstransfer`. Board-side ``OSError`` s become the built-in subclasses
 (``FileNotFoundError``…) with the host's errno.
 """
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mpharness import _fstransfer as transfer
+from mpharness._fsbinary import binary_link
 from mpharness._fsdevice import call, device_code, helper_source, os_error
 from mpharness.errors import RemoteError
 
@@ -68,6 +70,15 @@ class Caps:
     hashlib: bool
     mem_free: int
     paste: bool
+    #: the firmware writes raw bytes (``sys.stdout.buffer``) and keeps 8-bit bytes literals
+    raw_io: bool = False
+    #: the link carries raw 8-bit REPL traffic (not WebREPL's text frames)
+    binary_link: bool = False
+
+    @property
+    def binary(self) -> bool:
+        """File data travels 8-bit (bytes literals, raw stdout): see :mod:`mpharness._fsbinary`."""
+        return self.raw_io and self.paste and self.binary_link
 
     @property
     def flat(self) -> bool:
@@ -116,7 +127,11 @@ class BoardFS:
             values = ast.literal_eval(out.strip().split("\n")[-1])
             paste = self.board.machine.paste_supported is not False
             stat, ilistdir, rename, mkdir, b64, sha = (bool(v) for v in values[:6])
-            self._caps = Caps(stat, ilistdir, rename, mkdir, b64, sha, int(values[6]), paste)
+            raw_io = len(values) > 7 and bool(values[7])
+            link = binary_link(self.board)
+            self._caps = Caps(
+                stat, ilistdir, rename, mkdir, b64, sha, int(values[6]), paste, raw_io, link
+            )
             log.debug("%s: filesystem features %s", self.board.name, self._caps)
         return self._caps
 

@@ -8,6 +8,12 @@ there) and once through the /dev/pts name. The 100 KiB file is random bytes. The
 is 30 generated source files (about 54 KB) in three packages; mpremote's "sync" is what
 ``mpremote cp -r`` does: mkdir, then per file a hash check and a write (first run), or a hash
 check only (unchanged run). Prints medians. Not part of the test run.
+
+Second section, "through the link shaper at 115200 baud": a 100 KiB random file and a 100 KiB
+text file written and read over ``shaped:baud=115200;unix:`` (10 bits per byte: 11520 bytes/s
+line rate) by mpharness (its default integrity mode for such a link is "checked"; also shown
+with integrity "off") and by mpremote through a pty bridged to the same kind of shaped link.
+Prints medians and the percentage of the line rate. ``--shaped-only`` skips the first section.
 """
 
 from __future__ import annotations
@@ -25,9 +31,13 @@ import mpharness
 from mpharness.sync import apply_sync, plan_sync
 from mpharness.transports import open_transport
 from mpharness.virtual.pty_bridge import PtyBridge
+from mpharness.virtual.shaped_urls import shaped_url
 
 LINK = "/tmp/mph-bench-ttyACM0"
 SIZE = 100 * 1024
+BAUD = 115200
+LINE_RATE = BAUD / 10  #: bytes/s: start bit, 8 data bits, stop bit
+SHAPED = shaped_url("unix:", baudrate=BAUD)
 
 
 def median_s(
@@ -130,18 +140,93 @@ def bench_mpremote(
     transport.close()
 
 
+def make_text(size: int) -> bytes:
+    """``size`` bytes of Python-like source text (indents, quotes, newlines)."""
+    lines, i = [], 0
+    while sum(len(line) + 1 for line in lines) < size:
+        lines.append(f"    value_{i} = compute('item {i}', limit={i % 97}) + \"{i * 7}\"  # note")
+        i += 1
+    return ("\n".join(lines) + "\n").encode()[:size]
+
+
+def shaped_mpharness(payloads: dict[str, bytes], repeat: int, integrity: str) -> dict[str, float]:
+    with mpharness.open_board(SHAPED, rig=[], timeout=60) as board:
+        if integrity != "default":
+            board.integrity = integrity
+        fs = board.fs
+        fs.caps()
+        out = {}
+        for kind, data in payloads.items():
+            out[f"{kind} write"] = median_s(lambda d=data: fs.write_bytes("/s.bin", d), repeat)
+            out[f"{kind} read"] = median_s(lambda: fs.read_bytes("/s.bin"), repeat)
+            assert fs.read_bytes("/s.bin") == data
+        return out
+
+
+def shaped_mpremote(payloads: dict[str, bytes], repeat: int) -> dict[str, float]:
+    from mpremote.transport_serial import SerialTransport
+
+    transport = open_transport(SHAPED)
+    try:
+        with PtyBridge(transport) as bridge:
+            mp = SerialTransport(bridge.slave_path, baudrate=BAUD)
+            try:
+                mp.enter_raw_repl(soft_reset=False)
+                out = {}
+                for kind, data in payloads.items():
+                    out[f"{kind} write"] = median_s(
+                        lambda d=data: mp.fs_writefile("/s.bin", d), repeat
+                    )
+                    out[f"{kind} read"] = median_s(lambda: mp.fs_readfile("/s.bin"), repeat)
+                    assert mp.fs_readfile("/s.bin") == data
+                return out
+            finally:
+                mp.close()
+    finally:
+        transport.close()
+
+
+def bench_shaped(repeat: int) -> None:
+    payloads = {"random": os.urandom(SIZE), "text": make_text(SIZE)}
+    columns = {
+        "mpharness": shaped_mpharness(payloads, repeat, "default"),
+        "mpharness integrity off": shaped_mpharness(payloads, repeat, "off"),
+        "mpremote": shaped_mpremote(payloads, repeat),
+    }
+    print(f"== through the link shaper at {BAUD} baud (100 KiB; medians of {repeat};")
+    print(f"   % = bytes/s of file data / {LINE_RATE:.0f} bytes/s line rate)")
+    print(f"{'operation':16}" + "".join(f"{name:>26}" for name in columns))
+    for op in columns["mpharness"]:
+        cells = [
+            f"{t:6.2f} s {SIZE / t / LINE_RATE * 100:5.1f}%"
+            for t in (c[op] for c in columns.values())
+        ]
+        print(f"{op:16}" + "".join(f"{cell:>26}" for cell in cells))
+    ours, theirs = columns["mpharness"], columns["mpremote"]
+    ratios = ", ".join(f"{op} {theirs[op] / ours[op]:.1f}x" for op in ours)
+    print(f"mpremote time / mpharness time: {ratios}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--shaped-repeat", type=int, default=3)
+    parser.add_argument("--shaped-only", action="store_true")
     args = parser.parse_args()
+    if not args.shaped_only:
+        bench_unshaped(args.repeat)
+    bench_shaped(args.shaped_repeat)
+
+
+def bench_unshaped(repeat: int) -> None:
     data = os.urandom(SIZE)
     with tempfile.TemporaryDirectory() as lib:
         files = make_library(lib)
         total = sum(len(d) for _, d in files)
         print(f"== unix board (medians; library: {len(files)} files, {total} bytes)")
-        ours = bench_mpharness(data, lib, args.repeat)
-        link = bench_mpremote(data, files, max(3, args.repeat // 2), via_link=True)
-        pts = bench_mpremote(data, files, args.repeat, via_link=False)
+        ours = bench_mpharness(data, lib, repeat)
+        link = bench_mpremote(data, files, max(3, repeat // 2), via_link=True)
+        pts = bench_mpremote(data, files, repeat, via_link=False)
     head = (
         f"{'operation':26} {'mpharness':>16} {'mpremote ' + LINK[5:]:>26} {'mpremote /dev/pts':>20}"
     )

@@ -46,3 +46,11 @@ def test_get_file_when_asked(webrepl_board: mpharness.Board, monkeypatch) -> Non
     assert webrepl_board.fs.read_bytes("/g.bin") == b"got it"
     with pytest.raises(IsADirectoryError):
         webrepl_board.fs.read_bytes("/")
+
+
+def test_binary_path_is_never_chosen_on_webrepl(webrepl_board: mpharness.Board) -> None:
+    caps = webrepl_board.fs.caps()
+    assert caps.raw_io and not caps.binary_link and not caps.binary
+    data = bytes(range(256)) * 3
+    webrepl_board.fs.write_bytes("/eight.bin", data)
+    assert webrepl_board.fs.read_bytes("/eight.bin") == data
