@@ -5,7 +5,10 @@ Theory of operation
 1. Read the firmware file: the MicroPython banner it embeds (``MicroPython v1.24.1 on
    2024-11-29``, the same text ``sys.version`` ends with on the board) and, for ESP32-family
    images (magic ``0xE9`` at offset 0), the chip id of the image's extended header.
-2. Dry probe: open the board without a soft reset and read ``sys.version``. If it names the same
+2. Lease the board (waiting up to ``lease_wait_s`` while another session holds it) and keep
+   the lease until the end, so no session talks to it while it is probed, written and checked,
+   and a second flasher that waited finds the new build and writes nothing.
+   Dry probe: open the board without a soft reset and read ``sys.version``. If it names the same
    build, nothing is written (unless ``force``). A board that does not answer (blank, broken
    firmware) is flashed.
 3. Note the port's USB identity (serial number, VID:PID) while it is still listed.
@@ -13,7 +16,6 @@ Theory of operation
    (reset into the ROM bootloader), refuse an image built for another chip, ``run_stub``,
    ``attach_flash``, optional ``erase_flash``, ``write_flash`` at the chip's usual address
    (0x1000 on ESP32/ESP32-S2, 0x2000 on ESP32-P4, 0 elsewhere), ``reset_chip("hard-reset")``.
-   The board is leased for this phase, so no session talks to it while it is written.
 5. Reconnect: native-USB boards re-enumerate, possibly under a new name; the port is found again
    by its USB serial number (:mod:`mpharness.transports.usb_ports`), waiting for ``/dev`` changes.
 6. Verify: probe ``sys.version`` again (retrying while the board boots) and compare it with the
@@ -25,6 +27,7 @@ none of this has been run against real hardware yet.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import re
@@ -35,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from mpharness import lease as leases
 from mpharness.board_pool import lease_keys
-from mpharness.connect import open_board, resolve_board
+from mpharness.connect import open_board, open_leased, resolve_board
 from mpharness.deadline import Deadline
 from mpharness.errors import ConfigError, MPHarnessError
 from mpharness.transports import url_scheme
@@ -49,6 +52,7 @@ from mpharness.transports.usb_ports import (
 )
 
 if TYPE_CHECKING:
+    from mpharness.boardspec import BoardSpec
     from mpharness.rig import Rig
 
 __all__ = [
@@ -144,10 +148,29 @@ def flash_address(chip: str) -> int:
     return FLASH_ADDRESSES.get(chip.upper(), 0)
 
 
-def probe_version(url: str, timeout: float = PROBE_TIMEOUT) -> str | None:
-    """The board's ``sys.version``, or None when it does not answer (no soft reset)."""
+def probe_version(
+    url: str,
+    timeout: float = PROBE_TIMEOUT,
+    *,
+    rig: Rig | Sequence[str] | None = None,
+    lease: bool = True,
+) -> str | None:
+    """The board's ``sys.version``, or None when it does not answer (no soft reset).
+
+    Args:
+        url: rig name or URL of the board.
+        timeout: seconds for opening the board and the answer.
+        rig: a loaded rig or rig file paths.
+        lease: take the board's lease (False: the caller holds it).
+    """
     try:
-        with open_board(url, timeout=timeout, soft_reset=False, purpose="flash probe") as board:
+        if lease:
+            board = open_board(
+                url, rig=rig, timeout=timeout, soft_reset=False, purpose="flash probe"
+            )
+        else:
+            board = open_leased(resolve_board(url, rig), [], timeout=timeout, soft_reset=False)
+        with board:
             return str(board.eval("__import__('sys').version", timeout=timeout))
     except MPHarnessError as err:
         log.info("%s did not answer the probe: %s", url, err)
@@ -171,8 +194,9 @@ def flash_board(
     baudrate: int = 460800,
     rig: Rig | Sequence[str] | None = None,
     timeout: float = 60.0,
+    lease_wait_s: float | None = -1.0,
     esptool: Any = None,
-    probe: Callable[[str], str | None] = probe_version,
+    probe: Callable[[str], str | None] | None = None,
     port_lister: PortLister = system_ports,
 ) -> FlashResult:
     """Flash ``firmware`` onto a board unless it already runs that build (see module docstring).
@@ -186,17 +210,59 @@ def flash_board(
         baudrate: esptool's speed for the transfer.
         rig: a loaded rig or rig file paths.
         timeout: seconds for the board to come back and answer after the reset.
+        lease_wait_s: seconds to wait while another session holds the board (None: for ever;
+            default ``$MPHARNESS_LEASE_WAIT_S``, else 0: fail at once).
         esptool: the ``esptool.cmds`` API (tests pass a fake).
-        probe: reads ``sys.version`` from a board URL or name, None when it does not answer.
+        probe: reads ``sys.version`` from a board URL or name, None when it does not answer
+            (default: :func:`probe_version` without a lease of its own).
         port_lister: lists serial ports (tests pass a fake).
 
     Raises:
         ConfigError: unreadable firmware, no esptool, a board that is not a serial port, or an
             image built for another chip.
+        BoardBusy: another session held the board for ``lease_wait_s`` seconds.
         FlashError: esptool failed, or the board did not come back with the new firmware.
     """
     image = read_firmware(firmware)
     spec = resolve_board(name_or_url, rig)
+    if probe is None:
+        probe = functools.partial(probe_version, rig=rig, lease=False)
+    wait = leases.wait_from_env(0.0) if lease_wait_s == -1.0 else lease_wait_s
+    held = leases.acquire_all(lease_keys(spec), wait_s=wait, purpose="flashing")
+    try:
+        return _flash_leased(
+            spec,
+            name_or_url,
+            image,
+            probe,
+            erase=erase,
+            force=force,
+            address=address,
+            baudrate=baudrate,
+            timeout=timeout,
+            esptool=esptool,
+            port_lister=port_lister,
+        )
+    finally:
+        for lease in held:
+            lease.release()
+
+
+def _flash_leased(
+    spec: BoardSpec,
+    name_or_url: str,
+    image: FirmwareImage,
+    probe: Callable[[str], str | None],
+    *,
+    erase: bool,
+    force: bool,
+    address: int | None,
+    baudrate: int,
+    timeout: float,
+    esptool: Any,
+    port_lister: PortLister,
+) -> FlashResult:
+    """:func:`flash_board`'s steps once the board is leased."""
     port = spec.urls[0]
     before = probe(name_or_url)
     if not force and image.version and before and version_of(before) == image.version:
@@ -206,12 +272,7 @@ def flash_board(
         raise ConfigError(f"cannot flash {spec.name!r} through {port}: esptool needs a serial port")
     identity = identify(port_info(port, port_lister)) if url_scheme(port) is None else None
     api = esptool if esptool is not None else _load_esptool()
-    held = leases.acquire_all(lease_keys(spec), wait_s=0.0, purpose="flashing")
-    try:
-        chip = _write(api, port, image, erase=erase, address=address, baudrate=baudrate)
-    finally:
-        for lease in held:
-            lease.release()
+    chip = _write(api, port, image, erase=erase, address=address, baudrate=baudrate)
     deadline = Deadline.after(timeout)
     if identity is not None:
         port = _find_again(identity, port, deadline, port_lister)

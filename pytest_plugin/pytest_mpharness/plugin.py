@@ -129,7 +129,13 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_mpharness.session import BoardSession, Settings
 
     settings = Settings.from_config(config)
-    config.stash[_SESSION_KEY] = BoardSession(config, settings) if settings.device else None
+    session = BoardSession(config, settings) if settings.device else None
+    config.stash[_SESSION_KEY] = session
+    if session is not None and settings.flash and not hasattr(config, "workerinput"):
+        from pytest_mpharness.flashing import ControllerFlash
+
+        # used only if this is a pytest-xdist controller: it flashes before the workers start
+        config.pluginmanager.register(ControllerFlash(session), "mpharness-controller-flash")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

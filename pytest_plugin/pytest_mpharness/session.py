@@ -16,7 +16,8 @@ session is *broken*: every later board test errors in setup with the same reason
 then leases the first free board of the pool that has the test's features, and swaps boards
 when a test needs features its board lacks. Each pytest-xdist worker has its own session, so
 each worker leases its own board. The board that ran a test is a JUnit property of the test
-case (``mpharness_board``).
+case (``mpharness_board``). ``--board-flash`` flashes before the first open; under xdist the
+controller flashes the whole pool before starting the workers instead (``flashing.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_mpharness.flashing import FLASH_INPUT
 from pytest_mpharness.report import BoardFailure, BoardSetupError
 from pytest_mpharness.settings import DEFAULT_TIMEOUT, ISOLATION_SCOPES, Settings
 
@@ -89,9 +91,14 @@ class BoardSession:
         self._modules: dict[str, ModuleSource] = {}
         self._recorded = False
         self._synced: set[str] = set()
-        self._flashed: set[str] = set()
+        #: boards this process flashed (or found up to date) for ``--board-flash``
+        self.flashed: set[str] = set()
         #: what ``--board-flash`` did, one line per board, for the terminal summary
         self.flash_log: list[str] = []
+        #: under pytest-xdist the controller flashed the pool: "" or why it failed (flashing.py)
+        self.flashed_by_controller: str | None = workerinput.get(FLASH_INPUT)
+        if self.flashed_by_controller:
+            self.mark_broken(self.flashed_by_controller)
 
     @property
     def name(self) -> str:
@@ -254,28 +261,12 @@ class BoardSession:
         return board
 
     def _flash(self, item: pytest.Item, specs: list[BoardSpec]) -> None:
-        """Flash the rig ``firmware`` of each board once per session (``--board-flash``)."""
-        import mpharness
-        from mpharness.flash import flash_board
+        """Flash the rig ``firmware`` of each board once per run (``--board-flash``); not in
+        an xdist worker: the controller flashed the pool before starting it."""
+        from pytest_mpharness.flashing import flash_boards
 
-        for spec in specs:
-            firmware = spec.firmware_file()
-            if firmware is None or spec.name in self._flashed:
-                continue
-            self._flashed.add(spec.name)
-            try:
-                result = flash_board(
-                    spec.name, firmware, erase=spec.firmware_erase, rig=self.rig, **FLASH_TOOLS
-                )
-            except mpharness.MPHarnessError as err:
-                self.mark_broken(f"cannot flash board {spec.name!r}: {type(err).__name__}: {err}")
-                raise self._setup_error(item, self.broken or "") from None
-            if result.action == "skipped":
-                line = f"board {spec.name!r}: not flashed, already runs {result.before}"
-            else:
-                line = f"board {spec.name!r}: flashed {firmware}, now runs {result.after}"
-            self.flash_log.append(line)
-            log.info("%s", line)
+        if self.flashed_by_controller is None and not flash_boards(self, specs):
+            raise self._setup_error(item, self.broken or "")
 
     def _sync_resources(self, item: pytest.Item, board: Board) -> None:
         from pytest_mpharness.resources import sync_resources

@@ -6,14 +6,18 @@ esptool would do to hardware is recorded by the fake.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from mpharness import lease as leases
+from mpharness.board_pool import lease_keys
 from mpharness.cli import main
-from mpharness.errors import ConfigError
+from mpharness.connect import resolve_board
+from mpharness.errors import BoardBusy, ConfigError
 from mpharness.flash import (
     FlashError,
     flash_address,
@@ -253,3 +257,34 @@ def test_board_not_back_in_time(firmware: Path) -> None:
 def test_non_serial_board_cannot_be_flashed(firmware: Path) -> None:
     with pytest.raises(ConfigError, match="esptool needs a serial port"):
         flash_board("ws://10.0.0.2", firmware, esptool=FakeEsptool(), probe=Probe(None))
+
+
+def test_the_board_is_leased_from_probe_to_check_and_a_busy_one_waited_for(
+    firmware: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MPHARNESS_LOCK_DIR", str(tmp_path / "locks"))
+    monkeypatch.delenv("MPHARNESS_LEASE_WAIT_S", raising=False)
+    keys = lease_keys(resolve_board("/dev/ttyUSB9"))
+    holders: list[str] = []
+
+    def probe(target: str) -> str:  # runs under flash_board's own lease
+        holders.append(leases.read_holder(keys[0]).get("purpose", ""))
+        return NEW if holders[1:] else OLD
+
+    held = leases.acquire_all(keys, wait_s=0.0, purpose="tests")
+    with pytest.raises(BoardBusy, match="busy: held by PID"):
+        flash_board("/dev/ttyUSB9", firmware, esptool=FakeEsptool(), probe=probe, port_lister=list)
+    assert holders == []  # not even probed while another session has it
+    releaser = threading.Timer(0.1, lambda: [lease.release() for lease in held])
+    releaser.start()
+    result = flash_board(
+        "/dev/ttyUSB9",
+        firmware,
+        esptool=FakeEsptool(),
+        probe=probe,
+        port_lister=list,
+        lease_wait_s=30,
+    )
+    releaser.join()
+    assert (result.action, holders) == ("flashed", ["flashing", "flashing"])
+    assert leases.read_holder(keys[0]) == {}  # released afterwards
