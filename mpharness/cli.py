@@ -36,6 +36,13 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mpharness {mpharness.__version__}")
     parser.add_argument("--rig", action="append", metavar="PATH", help="rig file (repeatable)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    parser.add_argument(
+        "--lease-wait",
+        type=float,
+        metavar="SECONDS",
+        help="wait this long for a board another session holds "
+        "(default: $MPHARNESS_LEASE_WAIT_S, else fail at once)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("exec", help="run CODE on BOARD, print its output")
@@ -88,8 +95,15 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _lease_wait(args: argparse.Namespace) -> float | None:
+    """``--lease-wait``, or -1.0: the library default (the environment, else no wait)."""
+    return -1.0 if args.lease_wait is None else args.lease_wait
+
+
 def _open(args: argparse.Namespace, soft_reset: bool = True) -> mpharness.Board:
-    return mpharness.open_board(args.board, rig=args.rig, soft_reset=soft_reset)
+    return mpharness.open_board(
+        args.board, rig=args.rig, soft_reset=soft_reset, lease_wait_s=_lease_wait(args)
+    )
 
 
 def _stream(text: str) -> None:
@@ -124,7 +138,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_repl(args: argparse.Namespace) -> int:
     from mpharness.transports.terminal import run_terminal
 
-    board = mpharness.open_board(args.board, rig=args.rig, soft_reset=False)
+    board = _open(args, soft_reset=False)
     with board:
         board._write(b"\x02")  # leave the raw REPL for the friendly one
         sys.stderr.write(f"Connected to {board.name} ({board.url}). Ctrl-] leaves.\n")
@@ -230,6 +244,7 @@ def _cmd_flash(args: argparse.Namespace) -> int:
         force=args.force,
         address=args.address,
         rig=args.rig,
+        lease_wait_s=_lease_wait(args),
     )
     if result.action == "skipped":
         sys.stdout.write(f"{args.board} already runs this firmware ({result.before}): skipped\n")

@@ -122,3 +122,18 @@ def test_devices_lists_rig_boards(tmp_path: Path) -> None:
     result = run_cli("devices", cwd=tmp_path)
     assert result.returncode == 0
     assert "bench-esp32" in result.stdout
+
+
+def test_lease_wait_option(tmp_path: Path) -> None:
+    """A rig board held by another session: the CLI waits ``--lease-wait`` seconds, then says
+    who holds it (exit 4); free again, the same command runs."""
+    import mpharness
+
+    rig = tmp_path / "rig.yaml"
+    rig.write_text("boards:\n  held:\n    url: 'unix:'\n")
+    with mpharness.open_board("held", rig=[str(rig)], purpose="holder"):
+        result = run_cli("--lease-wait", "0.3", "--rig", str(rig), "exec", "held", "print(1)")
+    assert result.returncode == 4
+    assert "after waiting 0.3 s" in result.stderr and "(holder)" in result.stderr
+    result = run_cli("--lease-wait", "5", "--rig", str(rig), "exec", "held", "print(2)")
+    assert (result.returncode, result.stdout) == (0, "2\n")
