@@ -190,8 +190,9 @@ class BoardSpec:
             lines, e.g. WebREPL or native USB), ``none`` (never reset; tests share state).
         integrity: ``checked`` (code runs only if it arrived intact, values come back
             checksummed: see :mod:`mpharness.integrity`), ``off`` (plain raw REPL), or ``auto``
-            (the default: checked on links that can damage bytes, i.e. serial ports and
-            RFC 2217, off on virtual boards, WebREPL and SSH, which have their own checks).
+            (the default: checked on links that can damage bytes, i.e. UART bridges, RFC 2217
+            and unknown ports; off on native-USB boards, virtual boards, WebREPL and SSH:
+            see ``Transport.may_corrupt``).
         timeout_s: default budget in seconds for one board operation; None: caller's default.
         description: free text for listings.
         firmware: firmware file to flash before a pytest session that asks for it

@@ -48,7 +48,9 @@ from mpharness.errors import ConfigError, ConnectError, TransportClosed
 from mpharness.transports import url_scheme
 from mpharness.transports.base import Transport
 from mpharness.transports.reset_sequences import (
+    ESPRESSIF_VID,
     HARD_RESET,
+    NATIVE_USB_VIDS,
     ResetSequence,
     apply_sequence,
     hard_reset_sequence_for,
@@ -251,8 +253,11 @@ class SerialTransport(Transport):
 
     @property
     def may_corrupt(self) -> bool:
-        """True: a serial line (or an RFC 2217 hop to one) carries no checksum."""
-        return True
+        """False when the board's own MCU is the USB device (rp2, pyboard, Adafruit, Espressif
+        native USB and USB-Serial/JTAG): USB checks every packet end to end. True for anything
+        else: a UART behind a USB bridge, RFC 2217, sockets, unknown ports."""
+        vid = getattr(self._info, "vid", None)
+        return not (vid in NATIVE_USB_VIDS or vid == ESPRESSIF_VID)
 
     @property
     def can_hard_reset(self) -> bool:

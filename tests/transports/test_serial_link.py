@@ -143,6 +143,16 @@ def test_close_is_idempotent_and_reads_after_close_fail(pty_port: PtyPort) -> No
         link.read(Deadline.after(0.1))
 
 
+def test_a_port_without_usb_identity_may_corrupt(pty_port: PtyPort) -> None:
+    """A port with no native-USB identity (here a pty; on a rig a UART bridge) is taken as a
+    line that can damage bytes: ``integrity: auto`` turns checked execs on for it."""
+    link = SerialTransport(pty_port.path, port_lister=FakeUsb(None))
+    try:
+        assert link.may_corrupt
+    finally:
+        link.close()
+
+
 def test_a_pty_has_no_modem_lines_so_no_hard_reset(pty_port: PtyPort) -> None:
     with open_serial(pty_port.path) as link:
         assert not link.can_hard_reset
@@ -193,6 +203,7 @@ def test_reconnect_finds_the_board_under_its_new_name(tmp_path: Path) -> None:
     try:
         assert link.can_reconnect
         assert not link.can_hard_reset  # rp2: native USB, DTR/RTS cannot reset it
+        assert not link.may_corrupt  # ...and USB checks every packet: integrity auto = off
         first.unplug()
         with pytest.raises(TransportClosed):
             link.read(Deadline.after(5.0))
