@@ -30,9 +30,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "kernel.json").write_text(json.dumps(spec, indent=2))
         prefix = args.prefix if args.prefix else (None if args.user else sys.prefix)
-        dest = KernelSpecManager().install_kernel_spec(
-            tmp, KERNEL_NAME, user=args.user, prefix=prefix
-        )
+        manager = KernelSpecManager()
+        try:
+            dest = manager.install_kernel_spec(tmp, KERNEL_NAME, user=args.user, prefix=prefix)
+        except PermissionError:
+            if args.user or args.prefix:
+                raise
+            # a system interpreter's prefix is not writable: the user's directory is found too
+            dest = manager.install_kernel_spec(tmp, KERNEL_NAME, user=True)
     sys.stdout.write(f"installed kernelspec {KERNEL_NAME!r} in {dest}\n")
     return 0
 
