@@ -21,7 +21,8 @@ almost as itself:
   in escaped data, so it separates the digest unambiguously. The host undoes the escapes
   and checks size and digest: a byte flipped on the link is found, not returned.
 
-WebREPL carries the REPL in text frames, so it never gets this path (:func:`binary_link`).
+WebREPL carries the REPL in text frames, so it never gets this path
+(:attr:`~mpharness.transports.base.Transport.binary_clean`).
 """
 
 from __future__ import annotations
@@ -30,9 +31,7 @@ import hashlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from mpharness.errors import RemoteError
-from mpharness.output import decode_output
-from mpharness.protocol import parse_exception
+from mpharness.results import raise_for_error
 
 if TYPE_CHECKING:
     from mpharness.board import Board
@@ -40,7 +39,6 @@ if TYPE_CHECKING:
 __all__ = [
     "ESC",
     "TransferCheckError",
-    "binary_link",
     "decode_read",
     "escape",
     "exec_bytes",
@@ -93,23 +91,6 @@ def decode_read(stream: bytes) -> bytes:
     return data
 
 
-def binary_link(board: Board) -> bool:
-    """Whether the link to ``board`` carries raw 8-bit REPL traffic (not WebREPL's text
-    frames), through any wrappers (link shaper, recorder)."""
-    url = board.url.lower()
-    if "ws://" in url or "wss://" in url or "webrepl:" in url:
-        return False
-    transport: object = board.transport
-    for _ in range(8):  # wrappers nest a few deep at most
-        if transport is None:
-            return True
-        name = type(transport).__name__.lower()
-        if getattr(transport, "put_file", None) is not None or "webrepl" in name:
-            return False
-        transport = getattr(transport, "inner", None)
-    return True
-
-
 def exec_bytes(
     board: Board,
     code: bytes,
@@ -126,11 +107,5 @@ def exec_bytes(
         RemoteError: as :meth:`Board.exec` does.
     """
     result = board.exec_raw(code, timeout=timeout, on_bytes=on_bytes, checked=checked)
-    if result.error:
-        exc = parse_exception(result.error)
-        raise RemoteError(exc.exc_type, exc.message, exc.traceback, decode_output(result.stdout))
-    if result.exited:
-        after = "; the board soft-rebooted" if result.rebooted else ""
-        stdout = decode_output(result.stdout)
-        raise RemoteError("SystemExit", "the code exited" + after, "", stdout)
+    raise_for_error(result)
     return result.stdout

@@ -82,7 +82,7 @@ def write_paste(fs: BoardFS, path: str, data: bytes, progress: Progress | None) 
     """Write ``data`` to ``path`` on a raw-paste board (temp file, verify, rename)."""
     caps = fs.caps()
     tmp = path + TMP_SUFFIX if caps.rename else path
-    if caps.binary and caps.hashlib and getattr(fs.board, "integrity", "off") == "checked":
+    if caps.binary and caps.hashlib and fs.board.integrity == "checked":
         write_pieces(fs, path, tmp, data, progress)
         return
     chunk = caps.write_chunk

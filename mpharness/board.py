@@ -32,7 +32,6 @@ from mpharness.errors import (
     BoardReset,
     BoardTimeout,
     ProtocolError,
-    RemoteError,
     TransportClosed,
 )
 from mpharness.output import BytesCallback, OutputCallback, TextSink, decode_output
@@ -46,10 +45,10 @@ from mpharness.protocol import (
     Stdout,
     make_marker,
     new_nonce,
-    parse_exception,
     with_end_marker,
 )
 from mpharness.protocol import constants as c
+from mpharness.results import ExecResult, raise_for_error
 from mpharness.transports.base import Transport
 from mpharness.upload import exec_small
 from mpharness.values import read_value, value_statement
@@ -69,17 +68,6 @@ _ACCEPT_STATES = (State.PASTE_REQUEST, State.AWAIT_OK)
 #: seconds to wait for the answer to a Ctrl-C before sending it again, and how often
 CTRL_C_RETRY_S = 0.25
 CTRL_C_RETRIES = 3
-
-
-@dataclass(frozen=True)
-class ExecResult:
-    """The raw outcome of one exec (no exception raised for board errors)."""
-
-    stdout: bytes
-    error: bytes
-    completed: bool  #: the code ran to its end
-    exited: bool  #: the code ended with SystemExit
-    rebooted: bool = False  #: ...and the board soft-rebooted (modern firmware does)
 
 
 @dataclass(frozen=True)
@@ -175,14 +163,8 @@ class Board:
             BoardBroken: the board could not be recovered after a timeout.
         """
         result = self.exec_raw(code, timeout=timeout, on_output=on_output)
-        stdout = decode_output(result.stdout)
-        if result.error:
-            exc = parse_exception(result.error)
-            raise RemoteError(exc.exc_type, exc.message, exc.traceback, stdout)
-        if result.exited:
-            after = "; the board soft-rebooted" if result.rebooted else ""
-            raise RemoteError("SystemExit", "the code exited" + after, "", stdout)
-        return stdout
+        raise_for_error(result)
+        return decode_output(result.stdout)
 
     def eval(self, expr: str, *, timeout: float | None = -1.0) -> Any:
         """Evaluate ``expr`` on the board and return its value (a Python literal).
@@ -227,7 +209,8 @@ class Board:
         result = ExecResult(b"", b"", True, False)
         for piece in pieces:
             if small:
-                result = exec_small(self, piece, deadline, sink, check)
+                run = checked_exec.run_small_checked if check else exec_small
+                result = run(self, piece, deadline, sink)
             else:
                 result = self._exec_once(piece, deadline, sink, check)
             stdout += result.stdout

@@ -23,10 +23,11 @@ from mpharness import integrity
 from mpharness.errors import BoardTimeout, LinkCorrupted
 from mpharness.protocol import make_marker, new_nonce
 from mpharness.protocol.machine import refuse_control_bytes
+from mpharness.results import ExecResult
 from mpharness.upload import echo_uploadable, run_uploaded, upload_code
 
 if TYPE_CHECKING:
-    from mpharness.board import Board, ExecResult
+    from mpharness.board import Board
     from mpharness.deadline import Deadline
     from mpharness.output import TextSink
 
@@ -46,8 +47,6 @@ def run_checked(
     """Run ``body`` through the board's integrity helper, resending while the envelope
     arrives damaged. ``upload``: puts the code into the board-side :data:`STORED` first (boards
     without raw-paste, long code), and the envelope then names that variable."""
-    from mpharness.board import ExecResult
-
     refuse_control_bytes(body)  # as a plain exec would: the same code, the same answer
     small = board.machine.paste_supported is False
     for attempt in range(1, integrity.RESENDS + 2):

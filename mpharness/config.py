@@ -305,26 +305,25 @@ class _FileParser:
             )
         return value
 
-    def reset(self, node: Node, key: str) -> str:
-        if isinstance(node, ScalarNode) and node.tag == _TAG + "str" and node.value in RESET_MODES:
+    def choice(self, node: Node, key: str, choices: tuple[str, ...], hint: str = "") -> str:
+        """A string that must be one of ``choices``; ``hint`` is added when YAML read a
+        boolean instead."""
+        if isinstance(node, ScalarNode) and node.tag == _TAG + "str" and node.value in choices:
             return str(node.value)
         got = node.value if isinstance(node, ScalarNode) else _type_name(node)
-        hint = " (write 'none' to never reset)" if node.tag == _TAG + "bool" else ""
+        hint = hint if node.tag == _TAG + "bool" else ""
+        name = key.rsplit(".", 1)[-1]
         raise self.error(
-            f"reset must be one of {', '.join(RESET_MODES)}, got {got!r}{hint}", node, key
+            f"{name} must be one of {', '.join(choices)}, got {got!r}{hint}", node, key
         )
 
+    def reset(self, node: Node, key: str) -> str:
+        return self.choice(node, key, RESET_MODES, " (write 'none' to never reset)")
+
     def integrity(self, node: Node, key: str) -> str:
-        if not isinstance(node, ScalarNode):
-            raise self.error(f"integrity must be one of {', '.join(INTEGRITY_MODES)}", node, key)
-        if node.tag == _TAG + "str" and node.value in INTEGRITY_MODES:
-            return str(node.value)
-        if node.tag == _TAG + "bool":  # YAML 1.1 reads a bare off/on as a boolean
+        if isinstance(node, ScalarNode) and node.tag == _TAG + "bool":  # YAML 1.1: bare off/on
             return "off" if node.value.lower() in ("off", "no", "false") else "checked"
-        got = node.value
-        raise self.error(
-            f"integrity must be one of {', '.join(INTEGRITY_MODES)}, got {got!r}", node, key
-        )
+        return self.choice(node, key, INTEGRITY_MODES)
 
     def string_list(
         self, node: Node, key: str, *, allow_str: bool = False, bare: bool = False

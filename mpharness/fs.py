@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mpharness import _fstransfer as transfer
-from mpharness._fsbinary import binary_link
 from mpharness._fsdevice import call, device_code, helper_source, os_error
 from mpharness.errors import RemoteError
 
@@ -128,7 +127,7 @@ class BoardFS:
             paste = self.board.machine.paste_supported is not False
             stat, ilistdir, rename, mkdir, b64, sha = (bool(v) for v in values[:6])
             raw_io = len(values) > 7 and bool(values[7])
-            link = binary_link(self.board)
+            link = self.board.transport.binary_clean
             self._caps = Caps(
                 stat, ilistdir, rename, mkdir, b64, sha, int(values[6]), paste, raw_io, link
             )

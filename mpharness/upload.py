@@ -24,9 +24,10 @@ from mpharness.chunking import source_literals
 from mpharness.deadline import Deadline
 from mpharness.errors import BoardTimeout, LinkCorrupted, ProtocolError
 from mpharness.protocol import ExecFinished, State, Stdout, make_marker, new_nonce, with_end_marker
+from mpharness.results import ExecResult
 
 if TYPE_CHECKING:
-    from mpharness.board import Board, ExecResult
+    from mpharness.board import Board
     from mpharness.output import TextSink
 
 LOADER = "_mph=[]\nl=input()\nwhile l!='~~':_mph.append(l);l=input()"
@@ -117,16 +118,10 @@ def _upload_by_echo(
         raise LinkCorrupted(f"board {board.name!r}: the link damaged uploaded code", ran=False)
 
 
-def exec_small(
-    board: Board, code: str, deadline: Deadline, sink: TextSink, checked: bool = False
-) -> ExecResult:
+def exec_small(board: Board, code: str, deadline: Deadline, sink: TextSink) -> ExecResult:
     """Exec on a board without raw-paste: never more than ``board.small_input`` bytes in
     flight. Short code goes in one write; longer code is uploaded into ``_mph`` and run with
     ``exec`` (checked execs: :func:`mpharness.checked_exec.run_small_checked`)."""
-    if checked:
-        from mpharness.checked_exec import run_small_checked
-
-        return run_small_checked(board, code, deadline, sink)
     nonce = new_nonce()
     body = with_end_marker(code, nonce)
     if len(body) < board.small_input:
@@ -143,8 +138,6 @@ def upload_code(board: Board, code: str, deadline: Deadline, verify: bool = Fals
 
 def run_uploaded(board: Board, deadline: Deadline, sink: TextSink) -> ExecResult:
     """Run the code uploaded into ``_mph``, reported as ``<stdin>`` as if sent whole."""
-    from mpharness.board import ExecResult
-
     result = board._exec_once("exec(_mph)", deadline, sink)
     if not result.error:
         return result

@@ -51,6 +51,12 @@ class Transport(abc.ABC):
         return False
 
     @property
+    def binary_clean(self) -> bool:
+        """Whether REPL traffic may hold any byte value (WebREPL's text frames may not): file
+        transfers then send data as raw bytes, see :mod:`mpharness._fsbinary`."""
+        return True
+
+    @property
     def can_hard_reset(self) -> bool:
         """Whether :meth:`hard_reset` does anything."""
         return False

@@ -129,6 +129,11 @@ class RecordingTransport(Transport):
         return self.inner.may_corrupt
 
     @property
+    def binary_clean(self) -> bool:
+        """Whether ``inner`` carries any byte value."""
+        return self.inner.binary_clean
+
+    @property
     def can_hard_reset(self) -> bool:
         """Whether ``inner`` can hard-reset."""
         return self.inner.can_hard_reset

@@ -128,6 +128,11 @@ class WebReplTransport(WebReplFileOps, Transport):
         return self._closed or self._ws is None
 
     @property
+    def binary_clean(self) -> bool:
+        """False: the REPL travels in text frames, which must be UTF-8."""
+        return False
+
+    @property
     def can_reconnect(self) -> bool:
         return not self._closed
 

@@ -269,6 +269,10 @@ class ShapedTransport(Transport):
         return True
 
     @property
+    def binary_clean(self) -> bool:
+        return self.inner.binary_clean
+
+    @property
     def can_hard_reset(self) -> bool:
         return self.inner.can_hard_reset
 
