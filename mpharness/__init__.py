@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-from mpharness.board import Board, ExecResult, Timeouts
 from mpharness.connect import open_board, resolve_board
 from mpharness.errors import (
     BoardBroken,
@@ -24,6 +23,7 @@ from mpharness.errors import (
     TransportClosed,
     TransportError,
 )
+from mpharness.session.board import Board, ExecResult, Timeouts
 
 __version__ = "0.1.0"
 

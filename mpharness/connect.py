@@ -6,7 +6,7 @@ tries them in order. After the link is up the board is brought to the raw REPL (
 default, soft-reset to a clean interpreter); a ``uid`` in the rig entry is then checked
 against ``machine.unique_id()`` so a board plugged into the wrong port is refused.
 
-Before any link is opened the board is *leased* (:mod:`mpharness.lease`): one session per
+Before any link is opened the board is *leased* (:mod:`mpharness.sharing.leases`): one session per
 board across the processes of the host. The leases go with the :class:`Board` and are
 released when it closes (or when opening fails).
 """
@@ -18,16 +18,16 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from mpharness import lease as leases
-from mpharness.board import Board, Timeouts
-from mpharness.board_pool import lease_keys, lease_one_of
-from mpharness.boardspec import INTEGRITY_MODES
 from mpharness.deadline import Deadline
 from mpharness.errors import ConfigError, ConnectError, MPHarnessError
+from mpharness.rigs.boardspec import INTEGRITY_MODES
+from mpharness.session.board import Board, Timeouts
+from mpharness.sharing import leases
+from mpharness.sharing.board_pool import lease_keys, lease_one_of
 from mpharness.transports import open_transport
 
 if TYPE_CHECKING:
-    from mpharness.rig import BoardSpec, Rig
+    from mpharness.rigs.rig import BoardSpec, Rig
     from mpharness.transports.base import Transport
 
 log = logging.getLogger("mpharness.connect")
@@ -40,7 +40,7 @@ _UID_CODE = "__import__('binascii').hexlify(__import__('machine').unique_id()).d
 
 def resolve_board(name_or_url: str, rig: Rig | Sequence[str] | None = None) -> BoardSpec:
     """The rig entry (or an anonymous spec for a URL or built-in name) for ``name_or_url``."""
-    from mpharness import rig as rigs
+    from mpharness.rigs import rig as rigs
 
     if isinstance(rig, rigs.Rig):
         return rig.resolve(name_or_url)
@@ -65,7 +65,8 @@ def open_board(
 
     Args:
         name_or_url: a rig board name, a built-in (``unix``, ``microbit``) or a URL.
-        rig: a loaded :class:`~mpharness.rig.Rig`, or rig file paths (default: the usual search).
+        rig: a loaded :class:`~mpharness.rigs.rig.Rig`, or rig file paths (default: the usual
+                search).
         timeout: budget in seconds for connecting and entering the raw REPL.
         soft_reset: soft-reset after connecting, so the interpreter starts clean.
         lease_wait_s: seconds to wait while another session holds the board (None: for
@@ -99,7 +100,7 @@ def open_first_free(
         specs: the pool's boards (resolved specs, e.g. from :meth:`Rig.resolve`), in order of
             preference.
         timeout, soft_reset, lease_wait_s, purpose: as for :func:`open_board`.
-        handover: see :class:`mpharness.lease.Handover`.
+        handover: see :class:`mpharness.sharing.leases.Handover`.
 
     Raises:
         BoardBusy: every board stayed taken for ``lease_wait_s`` seconds.
@@ -168,7 +169,7 @@ def _integrity(spec: BoardSpec, transport: Transport) -> str:
 
 
 def _prepare(board: Board, spec: BoardSpec, deadline: Deadline, soft_reset: bool) -> None:
-    from mpharness import recovery
+    from mpharness.session import recovery
 
     recovery.enter_raw(board, deadline)
     if soft_reset:

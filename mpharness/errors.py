@@ -2,7 +2,7 @@
 
 Every error the engine raises on purpose is an ``MPHarnessError``. Callers branch on
 the class, never on message text. Filesystem failures on the board are raised as the
-built-in ``OSError`` subclasses instead (see ``mpharness.fs``).
+built-in ``OSError`` subclasses instead (see ``mpharness.files.board_fs``).
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ class RemoteError(MPHarnessError):
 
 
 class BoardBusy(ConnectError):
-    """Another session holds the board's lease (see ``mpharness.lease``).
+    """Another session holds the board's lease (see ``mpharness.sharing.leases``).
 
     Attributes:
         key: the lease key of the board.

@@ -245,7 +245,7 @@ def _failure_detail(cell: Any, err: Exception) -> str:
 def _default_rig_files() -> list[str]:
     """The rig files the default search finds from pytest's working directory."""
     try:
-        from mpharness.rig import Rig
+        from mpharness.rigs.rig import Rig
 
         return list(Rig.load().files)
     except Exception:  # a broken rig file is reported when the board is opened

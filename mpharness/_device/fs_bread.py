@@ -1,6 +1,6 @@
 # Binary read (sys.stdout.buffer): "<size>\n", the data with 0x10, 0x04 and '>' escaped
 # (0x10 then e, d, g), 0x10 'z', then the escaped SHA-256 digest of the data when sha is true.
-# Needs fs_ops.py, and fs_hash.py when hashing. See mpharness/_fsbinary.py.
+# Needs fs_ops.py, and fs_hash.py when hashing. See mpharness/files/binary.py.
 import sys as _mfs_sys
 
 

@@ -1,4 +1,4 @@
-# Board filesystem helpers for firmware with os.stat (mpharness/fs.py).
+# Board filesystem helpers for firmware with os.stat (mpharness/files/board_fs.py).
 # The host sends the functions an operation needs, then one call with repr() arguments;
 # results are printed as repr() lines. Globals start with _mfs so user code is not touched.
 try:

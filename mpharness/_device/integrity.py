@@ -1,4 +1,4 @@
-# Checked exec (see mpharness/integrity.py): c is the code (bytes, or a str: n counts its
+# Checked exec (see mpharness/session/integrity.py): c is the code (bytes, or a str: n counts its
 # characters, the checksum reads its UTF-8 bytes), k its checksum xor the nonce m. Runs c only
 # if both match, after printing the start tag; then prints the end marker. Kept terse: it is
 # sent again after every reset. _mph_v prints a value, the tag again and the repr's checksum.

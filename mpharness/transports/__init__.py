@@ -15,7 +15,9 @@
 device paths (``/dev/ttyUSB0``, ``COM3``, symlinks)   pyserial
 =========================  ===============================================
 
-Modules are imported lazily so that importing mpharness stays cheap.
+Modules are imported lazily so that importing mpharness stays cheap. This dispatcher is the
+one place in ``transports/`` that imports ``virtual/``; virtual boards import transport
+modules (``transports.base``...) but never the dispatcher.
 """
 
 from __future__ import annotations
@@ -25,10 +27,10 @@ import re
 from mpharness.errors import ConfigError
 from mpharness.transports.base import Transport
 
-__all__ = ["Transport", "open_transport", "url_scheme"]
+__all__ = ["PYSERIAL_SCHEMES", "Transport", "open_transport", "url_scheme"]
 
 # pyserial's URL handlers (serial.protocol_handler_*), plus "socket" and friends.
-_PYSERIAL_SCHEMES = {"rfc2217", "socket", "loop", "spy", "alt", "hwgrep", "cp2110"}
+PYSERIAL_SCHEMES = {"rfc2217", "socket", "loop", "spy", "alt", "hwgrep", "cp2110"}
 _SCHEME_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
 
 
@@ -66,7 +68,13 @@ def open_transport(
     if scheme == "shaped":
         from mpharness.virtual.shaped_urls import open_shaped
 
-        return open_shaped(url, baudrate=baudrate, password=password, timeout=timeout)
+        return open_shaped(
+            url,
+            baudrate=baudrate,
+            password=password,
+            timeout=timeout,
+            open_inner=open_transport,
+        )
     if scheme == "unix":
         from mpharness.virtual.unix_board import open_unix_board
 
@@ -90,7 +98,7 @@ def open_transport(
         from mpharness.transports.ssh import open_ssh
 
         return open_ssh(url, timeout=timeout)
-    if scheme is None or scheme in _PYSERIAL_SCHEMES:
+    if scheme is None or scheme in PYSERIAL_SCHEMES:
         from mpharness.transports.serial_link import open_serial
 
         return open_serial(url, baudrate=baudrate or 115200, timeout=timeout)

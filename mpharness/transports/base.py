@@ -53,7 +53,7 @@ class Transport(abc.ABC):
     @property
     def binary_clean(self) -> bool:
         """Whether REPL traffic may hold any byte value (WebREPL's text frames may not): file
-        transfers then send data as raw bytes, see :mod:`mpharness._fsbinary`."""
+        transfers then send data as raw bytes, see :mod:`mpharness.files.binary`."""
         return True
 
     @property

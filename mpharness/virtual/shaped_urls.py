@@ -9,8 +9,10 @@ works wherever a board URL does (``open_board``, ``--device``, rig files);
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 from mpharness.errors import ConfigError, TransportError
+from mpharness.transports.base import Transport
 from mpharness.virtual.shaper import ShapedTransport
 
 __all__ = ["SHAPED_SCHEME", "open_shaped", "parse_shaped_url", "shaped_url"]
@@ -90,15 +92,17 @@ def open_shaped(
     baudrate: int | None = None,
     password: str | None = None,
     timeout: float | None = 10.0,
+    open_inner: Callable[..., Transport],
 ) -> ShapedTransport:
     """Open a ``shaped:OPTS;INNER`` URL: the inner board's transport behind a shaper.
 
     ``baudrate`` and ``password`` go to the inner transport (a rig's serial speed, WebREPL).
+    ``open_inner`` opens the inner URL (the URL dispatcher,
+    :func:`mpharness.transports.open_transport`, passes itself: virtual boards never import
+    the dispatcher that imports them).
     """
-    from mpharness.transports import open_transport
-
     inner_url, kwargs = parse_shaped_url(url)
-    inner = open_transport(inner_url, baudrate=baudrate, password=password, timeout=timeout)
+    inner = open_inner(inner_url, baudrate=baudrate, password=password, timeout=timeout)
     try:
         shaped = ShapedTransport(inner, **kwargs)  # type: ignore[arg-type]
     except BaseException:

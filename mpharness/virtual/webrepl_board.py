@@ -363,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     import signal
     import sys
 
-    from mpharness.boardspec import PASSWORD_ENV
+    from mpharness.rigs.boardspec import PASSWORD_ENV
     from mpharness.virtual.unix_board import open_unix_board
 
     parser = argparse.ArgumentParser(prog="python -m mpharness.virtual.webrepl_board")

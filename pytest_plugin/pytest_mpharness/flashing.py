@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 Without pytest-xdist the run's only :class:`~pytest_mpharness.session.BoardSession` flashes
 lazily: before it first opens a board it flashes the pool boards that could run the test
-(:func:`flash_boards`), each at most once, with :func:`mpharness.flash.flash_board` (which
+(:func:`flash_boards`), each at most once, with :func:`mpharness.tools.flash.flash_board` (which
 skips a board already running that build, and waits up to ``--lease-wait`` for a board another
 run holds, as opening one does).
 
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from mpharness.boardspec import BoardSpec
+    from mpharness.rigs.boardspec import BoardSpec
     from pytest_mpharness.session import BoardSession
 
 __all__ = ["FLASH_INPUT", "ControllerFlash", "flash_boards"]
@@ -48,7 +48,7 @@ def flash_boards(session: BoardSession, specs: Sequence[BoardSpec]) -> bool:
         False when a board could not be flashed: the session is then marked broken.
     """
     import mpharness
-    from mpharness.flash import flash_board
+    from mpharness.tools.flash import flash_board
     from pytest_mpharness import session as sessions
 
     for spec in specs:

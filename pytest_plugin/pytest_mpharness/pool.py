@@ -5,7 +5,7 @@ Theory of operation
 ``--device`` names a *pool*: one board, a comma-separated list, or ``tag:FEATURE`` (every rig
 board with that feature); :func:`parse_pool` resolves it to specs. Each pytest process (the
 only one, or each pytest-xdist worker) leases one board of the pool at its first board test,
-the first one no other session holds (``mpharness.lease``), and keeps it while the tests it
+the first one no other session holds (``mpharness.sharing.leases``), and keeps it while the tests it
 runs fit. Tests are routed by *leasing*, not by scheduling: a test whose ``board(features=)``
 the held board lacks makes the process release that board and lease a pool board that has
 them (waiting, holding nothing, for one to be free). So no test is skipped while some board
@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mpharness import Board
-    from mpharness.boardspec import BoardSpec
-    from mpharness.lease import Handover
-    from mpharness.rig import Rig
+    from mpharness.rigs.boardspec import BoardSpec
+    from mpharness.rigs.rig import Rig
+    from mpharness.sharing.leases import Handover
 
 TAG_PREFIX = "tag:"
 #: Most role assignments looked at for one multi-board test.
@@ -200,15 +200,16 @@ def open_board_set(
     """Lease and open the boards of the first assignment whose boards are all free.
 
     If none is free, wait up to ``wait_s`` for the first one (keys taken in sorted order),
-    sending the handover token to the holders (see ``mpharness.lease.Handover``).
+    sending the handover token to the holders (see ``mpharness.sharing.leases.Handover``).
 
     Raises:
         BoardBusy: the boards stayed taken; ConnectError/BoardTimeout: one could not be
             opened. Nothing is held then.
     """
-    from mpharness import BoardBusy, lease
-    from mpharness.board_pool import lease_keys
+    from mpharness import BoardBusy
     from mpharness.connect import open_leased
+    from mpharness.sharing import leases as lease
+    from mpharness.sharing.board_pool import lease_keys
 
     def keys_of(choice: Mapping[str, BoardSpec]) -> set[str]:
         return {key for spec in choice.values() for key in lease_keys(spec)}

@@ -38,7 +38,7 @@ __all__ = ["DEFAULT_TIMEOUT", "ISOLATION_SCOPES", "OPEN_TIMEOUT", "BoardSession"
 
 if TYPE_CHECKING:
     from mpharness import Board
-    from mpharness.boardspec import BoardSpec
+    from mpharness.rigs.boardspec import BoardSpec
     from pytest_mpharness.pool import BoardSet
     from pytest_mpharness.shipping import ModuleSource
 
@@ -46,7 +46,7 @@ log = logging.getLogger("pytest_mpharness")
 
 #: Budget for opening the board (connect + raw REPL) when the rig gives none.
 OPEN_TIMEOUT = 30.0
-#: Extra keyword arguments for :func:`mpharness.flash.flash_board` (tests put a fake esptool,
+#: Extra keyword arguments for :func:`mpharness.tools.flash.flash_board` (tests put a fake esptool,
 #: probe and port lister here; empty in real runs).
 FLASH_TOOLS: dict[str, Any] = {}
 
@@ -56,8 +56,8 @@ class BoardSession:
 
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         from mpharness import ConfigError
-        from mpharness.lease import Handover
-        from mpharness.rig import Rig
+        from mpharness.rigs.rig import Rig
+        from mpharness.sharing.leases import Handover
         from pytest_mpharness.pool import parse_pool
 
         assert settings.device is not None
@@ -154,7 +154,7 @@ class BoardSession:
             BoardSetupError: the boards could not be leased or opened (this test errors).
         """
         import mpharness
-        from mpharness.lease import Handover
+        from mpharness.sharing.leases import Handover
         from pytest_mpharness.pool import open_board_set
 
         self.close()

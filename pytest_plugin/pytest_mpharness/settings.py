@@ -68,7 +68,7 @@ class Settings:
 
 
 def _lease_wait(config: pytest.Config) -> float | None:
-    from mpharness.lease import wait_from_env
+    from mpharness.sharing.leases import wait_from_env
 
     raw = config.getoption("mpharness_lease_wait", None) or config.getini("mpharness_lease_wait")
     if not raw:

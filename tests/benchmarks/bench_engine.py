@@ -6,7 +6,8 @@ For each board, mpharness drives one instance directly; mpremote drives another 
 of the same board through a pty bridge, once through a symlink named like a real port
 (/tmp/mph-bench-ttyACM0: mpremote sleep-polls there) and once through the /dev/pts name.
 Prints medians in milliseconds and the ratio mpremote / mpharness; the "(checked)" column is
-mpharness with checked execs (``integrity: checked``, see mpharness/integrity.py). Not part of
+mpharness with checked execs (``integrity: checked``, see mpharness/session/integrity.py). Not
+part of
 the test run.
 """
 

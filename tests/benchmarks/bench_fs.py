@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 
 import mpharness
-from mpharness.sync import apply_sync, plan_sync
+from mpharness.files.sync import apply_sync, plan_sync
 from mpharness.transports import open_transport
 from mpharness.virtual.pty_bridge import PtyBridge
 from mpharness.virtual.shaped_urls import shaped_url

@@ -1,7 +1,7 @@
 """Exec round trip over RFC 2217 on loopback vs the same unix board opened locally.
 
 Run: ``python tests/benchmarks/bench_rfc2217.py [N]``. The unix board is served by
-:func:`mpharness.serve.served_board` in this process (server threads) and opened as
+:func:`mpharness.tools.serve.served_board` in this process (server threads) and opened as
 ``rfc2217://127.0.0.1:PORT``; the local figure opens another unix board directly. Prints the
 median and 90th percentile of ``exec("pass")`` and of ``eval`` of a 1 KiB bytes value.
 """
@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 import mpharness
-from mpharness.serve import served_board
+from mpharness.tools.serve import served_board
 
 
 def timed(fn: Callable[[], object], n: int) -> tuple[float, float]:

@@ -18,7 +18,7 @@ def run_cli(
     env = dict(os.environ)
     env.pop("MPHARNESS_RIG", None)
     return subprocess.run(
-        [sys.executable, "-m", "mpharness.cli", *args],
+        [sys.executable, "-m", "mpharness.cli.main", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

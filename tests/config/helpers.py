@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mpharness.errors import ConfigError
-from mpharness.rig import Rig
+from mpharness.rigs.rig import Rig
 
 
 def write(directory: Path, name: str, text: str) -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mpharness.errors import ConfigError
-from mpharness.rig import Rig
+from mpharness.rigs.rig import Rig
 from tests.config.helpers import load_error, where, write
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mpharness.boardspec import BoardSpec, Resource, Source
-from mpharness.config import parse_rig_text
-from mpharness.rig import Rig
+from mpharness.rigs.boardspec import BoardSpec, Resource, Source
+from mpharness.rigs.rig import Rig
+from mpharness.rigs.rig_file import parse_rig_text
 from tests.config.helpers import load
 
 REPO = Path(__file__).resolve().parents[2]

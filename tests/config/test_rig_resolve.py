@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mpharness.boardspec import BoardSpec
 from mpharness.errors import ConfigError
-from mpharness.rig import BUILTIN_BOARDS, Rig, looks_like_url, resolve_board
+from mpharness.rigs.boardspec import BoardSpec
+from mpharness.rigs.rig import BUILTIN_BOARDS, Rig, looks_like_url, resolve_board
 from tests.config.helpers import load, write
 
 # -- finding rig files ------------------------------------------------------------------------

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mpharness import _subst
-from mpharness.boardspec import BoardSpec, RigText, expand_text
 from mpharness.errors import ConfigError
+from mpharness.rigs import substitution
+from mpharness.rigs.boardspec import BoardSpec, RigText, expand_text
 from tests.config.helpers import load, load_error, where
 
 ENV = {"HOST": "10.0.0.7", "EMPTY": "", "PW": "s3cret"}
@@ -36,19 +36,19 @@ ENV = {"HOST": "10.0.0.7", "EMPTY": "", "PW": "s3cret"}
     ],
 )
 def test_expand(template: str, expected: str) -> None:
-    assert _subst.expand(template, ENV) == expected
+    assert substitution.expand(template, ENV) == expected
 
 
 def test_bare_names_only_when_asked() -> None:
-    assert _subst.expand("$HOST/lib", ENV, bare=True) == "10.0.0.7/lib"
-    assert _subst.expand("$HOST/lib", ENV) == "$HOST/lib"
-    assert _subst.expand("$$HOST", ENV, bare=True) == "$HOST"
-    assert _subst.expand("$1", ENV, bare=True) == "$1"
+    assert substitution.expand("$HOST/lib", ENV, bare=True) == "10.0.0.7/lib"
+    assert substitution.expand("$HOST/lib", ENV) == "$HOST/lib"
+    assert substitution.expand("$$HOST", ENV, bare=True) == "$HOST"
+    assert substitution.expand("$1", ENV, bare=True) == "$1"
 
 
 def test_missing_variable() -> None:
-    with pytest.raises(_subst.MissingVariable) as info:
-        _subst.expand("a${HOST}b${NOPE}", ENV)
+    with pytest.raises(substitution.MissingVariable) as info:
+        substitution.expand("a${HOST}b${NOPE}", ENV)
     assert info.value.name == "NOPE"
 
 
@@ -57,14 +57,14 @@ def test_missing_variable() -> None:
     [("${", 0), ("x${HOST", 1), ("${}", 0), ("${9}", 0), ("${A-b}", 0), ("${A:?b}", 0)],
 )
 def test_syntax_errors(template: str, column: int) -> None:
-    with pytest.raises(_subst.TemplateSyntaxError) as info:
-        _subst.check(template)
+    with pytest.raises(substitution.TemplateSyntaxError) as info:
+        substitution.check(template)
     assert info.value.column == column
 
 
 def test_variables() -> None:
-    assert _subst.variables("${A}-${B:-x}-$$C-$D") == ["A", "B"]
-    assert _subst.variables("$D/x", bare=True) == ["D"]
+    assert substitution.variables("${A}-${B:-x}-$$C-$D") == ["A", "B"]
+    assert substitution.variables("$D/x", bare=True) == ["D"]
 
 
 def test_plain_strings_are_literal() -> None:

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from mpharness.boardspec import BoardSpec
-from mpharness.discovery import format_devices, list_devices, port_for_url
 from mpharness.errors import ConnectError
-from mpharness.rig import Rig
+from mpharness.rigs.boardspec import BoardSpec
+from mpharness.rigs.discovery import format_devices, list_devices, port_for_url
+from mpharness.rigs.rig import Rig
 from mpharness.transports import open_transport
 from mpharness.transports.ports import list_serial_ports
 from mpharness.transports.usb_ports import resolve_usb_serial

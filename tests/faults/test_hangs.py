@@ -44,7 +44,7 @@ def test_ctrl_c_disabled_recovered_by_hard_reset(
     fboard: mpharness.Board, run: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Ctrl-C does nothing: recovery climbs to the hard reset (respawn / QMP reset)."""
-    caplog.set_level(logging.INFO, logger="mpharness.recovery")
+    caplog.set_level(logging.INFO, logger="mpharness.session.recovery")
     timeout = 0.3
     with fault_timeouts(fboard, DEAF_TIMEOUTS), timed() as watch:
         with pytest.raises(mpharness.BoardTimeout):

@@ -96,7 +96,8 @@ def test_killed_mid_raw_file_write(run: int) -> None:
 
 
 @pytest.mark.skipif(
-    importlib.util.find_spec("mpharness.fs") is None, reason="mpharness.fs (board.fs) not built yet"
+    importlib.util.find_spec("mpharness.files.board_fs") is None,
+    reason="mpharness.files.board_fs (board.fs) not built yet",
 )
 def test_killed_mid_fs_write(run: int) -> None:
     """``board.fs.write_bytes`` killed part-way: it raises, or the file reads back exactly."""

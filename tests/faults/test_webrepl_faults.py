@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 import mpharness
-from mpharness.boardspec import BoardSpec
-from mpharness.rig import Rig
+from mpharness.rigs.boardspec import BoardSpec
+from mpharness.rigs.rig import Rig
 from tests.conftest import require_virtual_board
 from tests.faults.helpers import SLACK, timed
 

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from mpharness import lease as leases
-from mpharness.board_pool import lease_keys
-from mpharness.cli import main
+from mpharness.cli.main import main
 from mpharness.connect import resolve_board
 from mpharness.errors import BoardBusy, ConfigError
-from mpharness.flash import (
+from mpharness.sharing import leases
+from mpharness.sharing.board_pool import lease_keys
+from mpharness.tools.flash import (
     FlashError,
     flash_address,
     flash_board,

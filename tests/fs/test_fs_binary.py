@@ -1,4 +1,4 @@
-"""8-bit file transfers (mpharness/_fsbinary.py) on the unix board: raw bytes literals for
+"""8-bit file transfers (mpharness/files/binary.py) on the unix board: raw bytes literals for
 writes, escaped raw stdout with a SHA-256 trailer for reads; base64 stays the fallback."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from collections.abc import Iterator
 import pytest
 
 import mpharness
-from mpharness import _fsbinary
-from mpharness._fsbinary import END_OF_DATA, ESC, TransferCheckError, decode_read, escape
-from mpharness._fsdevice import call, device_code
+from mpharness.files import binary as _fsbinary
+from mpharness.files.binary import END_OF_DATA, ESC, TransferCheckError, decode_read, escape
+from mpharness.files.device import call, device_code
 from mpharness.virtual.shaped_urls import shaped_url
 from tests.conftest import require_virtual_board
 
@@ -154,7 +154,7 @@ def test_a_damaged_piece_is_resent(
 
     monkeypatch.setattr(transport, "write", damaging_write)
     data = b"A" * 3000
-    with caplog.at_level("WARNING", logger="mpharness.fs"):
+    with caplog.at_level("WARNING", logger="mpharness.files.board_fs"):
         shaped_board.fs.write_bytes("/resent.bin", data)
     assert state["flipped"]
     assert "arrived damaged (ValueError)" in caplog.text

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import mpharness
-from mpharness.boardspec import BoardSpec, Resource, Source
-from mpharness.cli import main
-from mpharness.sync import apply_sync, format_plan, plan_sync, sync_resources
+from mpharness.cli.main import main
+from mpharness.files.sync import apply_sync, format_plan, plan_sync, sync_resources
+from mpharness.rigs.boardspec import BoardSpec, Resource, Source
 
 
 def make_tree(root: Path, files: dict[str, bytes]) -> Path:

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import pytest
 
 import mpharness
-from mpharness import integrity
 from mpharness.deadline import Deadline
-from mpharness.output import TextSink
 from mpharness.protocol import make_marker, new_nonce
+from mpharness.session import integrity
+from mpharness.session.output import TextSink
 from mpharness.virtual.shaped_urls import shaped_url
 from mpharness.virtual.shaper import ShapedTransport
 from tests.conftest import require_virtual_board

@@ -1,5 +1,5 @@
 """The checked-exec envelope on the host side: escaping, checksum, traceback cleaning, and
-telling "damaged before running" from "ran" (see mpharness/integrity.py)."""
+telling "damaged before running" from "ran" (see mpharness/session/integrity.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import ast
 
 import pytest
 
-from mpharness import integrity
-from mpharness.literals import bytes_literal
+from mpharness.session import integrity
+from mpharness.session.literals import bytes_literal
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from mpharness import BoardBusy, ConnectError
-from mpharness.lease import (
+from mpharness.sharing.leases import (
     Handover,
     acquire,
     acquire_all,
@@ -25,7 +25,7 @@ from mpharness.lease import (
 
 HOLD_SCRIPT = """
 import sys, time
-from mpharness.lease import acquire
+from mpharness.sharing.leases import acquire
 lease = acquire(sys.argv[1], wait_s=0, purpose="holder script")
 print("held", flush=True)
 time.sleep(60)

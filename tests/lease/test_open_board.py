@@ -11,11 +11,11 @@ import textwrap
 import pytest
 
 import mpharness
-from mpharness.board_pool import lease_keys
-from mpharness.boardspec import BoardSpec
 from mpharness.connect import open_first_free
-from mpharness.lease import acquire
-from mpharness.rig import Rig
+from mpharness.rigs.boardspec import BoardSpec
+from mpharness.rigs.rig import Rig
+from mpharness.sharing.board_pool import lease_keys
+from mpharness.sharing.leases import acquire
 from tests.conftest import require_virtual_board
 
 RIG = "boards:\n  u1:\n    url: 'unix:'\n  u2:\n    url: 'unix:'\n    features: [wifi]\n"

@@ -254,7 +254,9 @@ def test_chain():
 
 
 def test_board_sync_copies_rig_resources_before_the_first_test(pytester, unix):
-    pytest.importorskip("mpharness.fs", reason="the engine's filesystem API is not there yet")
+    pytest.importorskip(
+        "mpharness.files.board_fs", reason="the engine's filesystem API is not there yet"
+    )
     pytester.makefile(".yaml", rig="boards:\n  synced:\n    url: 'unix:'\n    resources: [data]\n")
     (pytester.path / "data").mkdir()
     (pytester.path / "data" / "greeting.txt").write_text("hello board")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pytest_mpharness.resources import plan_resources
 
-from mpharness.rig import Rig
+from mpharness.rigs.rig import Rig
 
 RIG = """\
 boards:

@@ -1,4 +1,4 @@
-"""Splitting code for boards without raw-paste (``mpharness.chunking``).
+"""Splitting code for boards without raw-paste (``mpharness.session.chunking``).
 
 The pieces run one after another in the same globals, as consecutive raw-REPL execs do, so
 they are checked here by running them with CPython the same way.
@@ -11,7 +11,7 @@ import traceback
 
 import pytest
 
-from mpharness.chunking import split_for_small_boards
+from mpharness.session.chunking import split_for_small_boards
 
 
 def _run_pieces(pieces: list[str]) -> tuple[dict[str, object], int | None]:

@@ -14,7 +14,7 @@ import serial
 
 import mpharness
 from mpharness.deadline import Deadline
-from mpharness.serve import served_board
+from mpharness.tools.serve import served_board
 from mpharness.transports.reset_sequences import (
     CLASSIC_RESET,
     HARD_RESET,
@@ -146,7 +146,7 @@ def test_cli_serve_until_ctrl_c(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "mpharness.cli",
+            "mpharness.cli.main",
             "serve",
             "unix",
             "--rfc2217",

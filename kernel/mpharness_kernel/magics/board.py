@@ -92,8 +92,8 @@ def _discover_args(parser: MagicParser) -> None:
 
 @magic("discover", "List rig boards and attached serial ports.", build=_discover_args)
 def _discover(ctx: MagicContext, args: argparse.Namespace) -> None:
-    from mpharness.discovery import format_devices, list_devices
     from mpharness.errors import MPHarnessError
+    from mpharness.rigs.discovery import format_devices, list_devices
 
     try:
         rows = list_devices(None, probe=args.probe)

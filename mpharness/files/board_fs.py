@@ -3,14 +3,14 @@
 Theory of operation
 -------------------
 Every operation is one or a few ``Board.exec`` calls running helper code from
-``mpharness/_device/fs_*.py`` (see :mod:`mpharness._fsdevice`); results come back as
+``mpharness/_device/fs_*.py`` (see :mod:`mpharness.files.device`); results come back as
 ``repr()`` lines parsed with :func:`ast.literal_eval`. What the firmware offers is probed
 once per session (:meth:`BoardFS.caps`): modern firmware gets ``os.stat``-based helpers,
 8-bit transfers (base64 where the firmware or the link cannot take raw bytes) and SHA-256
 on the board; old flat-filesystem firmware without ``os.stat`` (the micro:bit) gets
 ``os.listdir``/``os.size`` helpers, echo-paced ``input()`` uploads and host-side hashing of
 read-back data. File contents move as described in
-:mod:`mpharness._fstransfer`. Board-side ``OSError`` s become the built-in subclasses
+:mod:`mpharness.files.transfers`. Board-side ``OSError`` s become the built-in subclasses
 (``FileNotFoundError``…) with the host's errno.
 """
 
@@ -27,14 +27,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mpharness import _fstransfer as transfer
-from mpharness._fsdevice import call, device_code, helper_source, os_error
 from mpharness.errors import RemoteError
+from mpharness.files import transfers as transfer
+from mpharness.files.device import call, device_code, helper_source, os_error
 
 if TYPE_CHECKING:
-    from mpharness.board import Board
+    from mpharness.session.board import Board
 
-log = logging.getLogger("mpharness.fs")
+log = logging.getLogger("mpharness.files.board_fs")
 
 Progress = Callable[[int, int], None]
 
@@ -76,7 +76,7 @@ class Caps:
 
     @property
     def binary(self) -> bool:
-        """File data travels 8-bit (bytes literals, raw stdout): see :mod:`mpharness._fsbinary`."""
+        """File data travels 8-bit (bytes literals, raw stdout): :mod:`mpharness.files.binary`."""
         return self.raw_io and self.paste and self.binary_link
 
     @property

@@ -1,6 +1,6 @@
 """Which leases a board needs, and leasing the first free board of a pool.
 
-Theory of operation: a board is identified for leasing (:mod:`mpharness.lease`) by its rig
+Theory of operation: a board is identified for leasing (:mod:`mpharness.sharing.leases`) by its rig
 name and by every physical link it has (:func:`lease_keys`). :func:`lease_one_of` takes the
 first board of a pool whose keys are all free; when none is, it waits for the first key of
 any board, then takes that board's other keys. Keys are always taken in sorted order, so
@@ -13,10 +13,10 @@ import contextlib
 import os
 from collections.abc import Sequence
 
-from mpharness.boardspec import BoardSpec
 from mpharness.deadline import Deadline
 from mpharness.errors import BoardBusy
-from mpharness.lease import Handover, Lease, acquire_all, acquire_first
+from mpharness.rigs.boardspec import BoardSpec
+from mpharness.sharing.leases import Handover, Lease, acquire_all, acquire_first
 
 __all__ = ["lease_keys", "lease_one_of"]
 
@@ -36,7 +36,7 @@ def lease_keys(spec: BoardSpec) -> list[str]:
     virtual boards and ``unix:``/``qemu:``/``loop://`` URLs need no lease: every open is a
     fresh board. A ``shaped:OPTS;URL`` link is leased as its inner URL.
     """
-    from mpharness.rig import BUILTIN_BOARDS, looks_like_url
+    from mpharness.rigs.rig import BUILTIN_BOARDS, looks_like_url
 
     keys: set[str] = set()
     if not looks_like_url(spec.name) and spec.name not in BUILTIN_BOARDS:

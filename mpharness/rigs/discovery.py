@@ -29,7 +29,7 @@ from mpharness.transports.ports import SerialPortInfo, list_serial_ports
 from mpharness.transports.usb_ports import PortLister
 
 if TYPE_CHECKING:
-    from mpharness.rig import BoardSpec, Rig
+    from mpharness.rigs.rig import BoardSpec, Rig
 
 __all__ = [
     "UID_SCHEME",
@@ -140,7 +140,7 @@ def list_devices(
         lister: stand-in for ``serial.tools.list_ports.comports`` (tests).
         prober: stand-in for :func:`probe_board` (tests).
     """
-    from mpharness.rig import Rig
+    from mpharness.rigs.rig import Rig
 
     if rig is None:
         rig = Rig.load(list(rig_paths) if rig_paths else None)
@@ -180,7 +180,7 @@ def _rig_row(spec: BoardSpec, ports: Sequence[SerialPortInfo], claimed: set[str]
 
 
 def _port_spec(device: str) -> BoardSpec:
-    from mpharness.rig import BoardSpec
+    from mpharness.rigs.rig import BoardSpec
 
     return BoardSpec(name=device, urls=(device,))
 
@@ -218,7 +218,7 @@ def _find_by_uid(spec: BoardSpec, row: DeviceRow, probed: list[DeviceRow], probe
 
 
 def _uid_equal(a: str, b: str) -> bool:
-    from mpharness.rig import BoardSpec
+    from mpharness.rigs.rig import BoardSpec
 
     return BoardSpec(name="-", uid=a).uid_matches(b)
 
@@ -235,7 +235,7 @@ def probe_board(spec: BoardSpec) -> dict[str, Any]:
         MPHarnessError: the board could not be opened or did not answer.
     """
     import mpharness
-    from mpharness.rig import Rig
+    from mpharness.rigs.rig import Rig
 
     rig = Rig.from_specs([spec])
     with mpharness.open_board(spec.name, rig=rig, timeout=PROBE_TIMEOUT, soft_reset=False) as board:

@@ -1,7 +1,7 @@
 """Values read back from the board by :meth:`mpharness.Board.eval`.
 
 The board prints a value tag (``\\x1d``), then the value's ``repr``; in checked mode
-(:mod:`mpharness.integrity`) the tag again and the checksum of the ``repr``. The value is
+(:mod:`mpharness.session.integrity`) the tag again and the checksum of the ``repr``. The value is
 what follows the tag, so other output (a timer, a thread) printed before or after it is not
 taken for the value; the host reads it back with :func:`ast.literal_eval`.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from mpharness import integrity
 from mpharness.errors import LinkCorrupted, ProtocolError
+from mpharness.session import integrity
 
 #: precedes the repr of a value printed by :meth:`Board.eval`
 VALUE_TAG = "\x1d"

@@ -1,9 +1,10 @@
 """What a rig file says about one board: the ``BoardSpec`` data model.
 
-Theory of operation: ``mpharness.config`` turns rig-file YAML into frozen ``BoardSpec`` values.
+Theory of operation: ``mpharness.rigs.rig_file`` turns rig-file YAML into frozen ``BoardSpec``
+values.
 Every string it reads is stored as a :class:`RigText`, a ``str`` that also remembers the file,
 line and dotted key it came from. Such strings are ``${VAR}`` templates (see
-``mpharness._subst``): their syntax is checked when the file is loaded, but variables are
+``mpharness.rigs.substitution``): their syntax is checked when the file is loaded, but variables are
 substituted only when the value is used: :meth:`BoardSpec.expand_vars` (all fields but the
 password; ``Rig.resolve`` calls it) and :meth:`BoardSpec.webrepl_password` (only when a
 WebREPL link needs it). So a rig file that mentions ``${WIFI_BOARD_PASSWORD}`` loads, and other
@@ -23,8 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mpharness import _subst
 from mpharness.errors import ConfigError
+from mpharness.rigs import substitution
 
 __all__ = [
     "PASSWORD_ENV",
@@ -95,8 +96,8 @@ def expand_text(value: str, environ: Mapping[str, str] | None = None) -> str:
         return value
     env = os.environ if environ is None else environ
     try:
-        return _subst.expand(value, env, bare=value.bare)
-    except _subst.MissingVariable as exc:
+        return substitution.expand(value, env, bare=value.bare)
+    except substitution.MissingVariable as exc:
         raise ConfigError(
             f"environment variable {exc.name!r} is not set (set it, or write "
             f"${{{exc.name}:-default}} in the rig file)",
@@ -104,7 +105,7 @@ def expand_text(value: str, environ: Mapping[str, str] | None = None) -> str:
             line=value.line,
             key=value.key,
         ) from None
-    except _subst.TemplateSyntaxError as exc:  # only for RigText built by hand
+    except substitution.TemplateSyntaxError as exc:  # only for RigText built by hand
         raise ConfigError(str(exc), path=value.path, line=value.line, key=value.key) from None
 
 
@@ -189,7 +190,7 @@ class BoardSpec:
             (run ``machine.reset()`` on the board and reconnect: for links without reset
             lines, e.g. WebREPL or native USB), ``none`` (never reset; tests share state).
         integrity: ``checked`` (code runs only if it arrived intact, values come back
-            checksummed: see :mod:`mpharness.integrity`), ``off`` (plain raw REPL), or ``auto``
+            checksummed: :mod:`mpharness.session.integrity`), ``off`` (plain raw REPL), or ``auto``
             (the default: checked on links that can damage bytes, i.e. UART bridges, RFC 2217
             and unknown ports; off on native-USB boards, virtual boards, WebREPL and SSH:
             see ``Transport.may_corrupt``).

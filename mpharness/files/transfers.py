@@ -1,4 +1,4 @@
-"""Moving file contents between host and board for :mod:`mpharness.fs`.
+"""Moving file contents between host and board for :mod:`mpharness.files.board_fs`.
 
 Theory of operation
 -------------------
@@ -6,7 +6,7 @@ Four ways, chosen per board:
 
 * **raw-paste boards, 8-bit** (:func:`write_paste`, :func:`read_binary`; firmware with
   ``sys.stdout.buffer`` on a link that is not WebREPL, ``Caps.binary``): data travels almost
-  as itself (:mod:`mpharness._fsbinary`): writes as ``_mfs_w(b'...')`` statements whose bytes
+  as itself (:mod:`mpharness.files.binary`): writes as ``_mfs_w(b'...')`` statements whose bytes
   literals hold the raw data with a few bytes escaped; a read is one exec that writes the
   file to ``sys.stdout.buffer`` with 0x04, ``>`` and the escape byte escaped, followed by its
   SHA-256, which the host checks along with the size. In checked-integrity mode
@@ -23,7 +23,8 @@ Four ways, chosen per board:
 * **boards without raw-paste** (the micro:bit; :func:`write_small`, :func:`read_small`): the
   63-byte input limit rules out big execs, and string literals would be interned for good, so
   data goes as ``input()`` lines to a tiny loader, flow controlled by their echo
-  (``mpharness/upload.py``), in a printable encoding (``%XX`` for other bytes). Without rename
+  (``mpharness/session/small_upload.py``), in a printable encoding (``%XX`` for other bytes).
+  Without rename
   or hashlib the written file is read back and compared.
 * **WebREPL** (:func:`write_webrepl`, :func:`read_webrepl`): the transport's own file protocol,
   with the existence checks done through the REPL first (a failed GET kills the session).
@@ -40,19 +41,19 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from mpharness._fsbinary import TransferCheckError, decode_read, exec_bytes
-from mpharness._fsdevice import call, device_code, helper_source, os_error
 from mpharness.deadline import Deadline
 from mpharness.errors import RemoteError
-from mpharness.literals import bytes_literal
-from mpharness.upload import _upload_by_echo
+from mpharness.files.binary import TransferCheckError, decode_read, exec_bytes
+from mpharness.files.device import call, device_code, helper_source, os_error
+from mpharness.session.literals import bytes_literal
+from mpharness.session.small_upload import _upload_by_echo
 
 if TYPE_CHECKING:
-    from mpharness.fs import BoardFS, Caps
+    from mpharness.files.board_fs import BoardFS, Caps
 
 Progress = Callable[[int, int], None]
 
-log = logging.getLogger("mpharness.fs")
+log = logging.getLogger("mpharness.files.board_fs")
 
 #: data bytes per string literal in a write exec (each literal is decoded on its own)
 LITERAL_DATA = 6144
@@ -238,7 +239,7 @@ def read_paste(fs: BoardFS, path: str, progress: Progress | None) -> bytes:
 
 def read_binary(fs: BoardFS, path: str, progress: Progress | None) -> bytes:
     """The contents of ``path`` as escaped raw bytes, checked by size and (when the board
-    has ``hashlib``) SHA-256: see :mod:`mpharness._fsbinary`."""
+    has ``hashlib``) SHA-256: see :mod:`mpharness.files.binary`."""
     caps = fs.caps()
     helpers = ("fs_ops", "fs_bread") + (("fs_hash",) if caps.hashlib else ())
     code = device_code(helpers, call("_mfs_bread", path, caps.read_chunk, caps.hashlib))

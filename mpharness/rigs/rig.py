@@ -1,7 +1,7 @@
 """The rig: the boards named by rig files, and resolving a board name or URL to a spec.
 
 Theory of operation: ``Rig.load`` finds rig files (``--rig`` paths, else ``$MPHARNESS_RIG``,
-else ``hil_rigs/*.yaml`` under the current directory), parses each with ``mpharness.config``
+else ``hil_rigs/*.yaml`` under the current directory), parses each with ``mpharness.rigs.rig_file``
 and merges their boards; a name defined in two files is an error naming both. Loading never
 substitutes ``${VAR}``: ``Rig.resolve`` does, for the one board being used (the password
 only later, through ``BoardSpec.webrepl_password``). ``resolve`` looks a string up as a rig
@@ -22,7 +22,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from mpharness.boardspec import (
+from mpharness.errors import ConfigError
+from mpharness.rigs.boardspec import (
     PASSWORD_ENV,
     RESET_MODES,
     BoardSpec,
@@ -31,8 +32,7 @@ from mpharness.boardspec import (
     Source,
     expand_text,
 )
-from mpharness.config import load_rig_file
-from mpharness.errors import ConfigError
+from mpharness.rigs.rig_file import load_rig_file
 
 __all__ = [
     "BUILTIN_BOARDS",

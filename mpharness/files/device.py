@@ -1,4 +1,4 @@
-"""Board-side helper code for :mod:`mpharness.fs`, and board errors as host ``OSError``.
+"""Board-side helper code for :mod:`mpharness.files.board_fs`, and board errors as host ``OSError``.
 
 Theory of operation: the helpers are real ``.py`` files in ``mpharness/_device/`` (``fs_*.py``),
 read with :mod:`importlib.resources` and compacted (comments and blank lines dropped,

@@ -8,11 +8,12 @@ and ``sys.stdout.buffer`` writes bytes without line-end translation, so data can
 almost as itself:
 
 * **writes**: ``_mfs_w(b'...')`` statements whose literal holds the data byte for byte but
-  for a few escapes (:func:`mpharness.literals.bytes_literal`). The write protocol around the
+  for a few escapes (:func:`mpharness.session.literals.bytes_literal`). The write protocol around
+  the
   statements is unchanged (temporary file, size and SHA-256 checked on the board, rename).
   On a board in checked-integrity mode the data execs skip the integrity envelope (it would
   escape the literals a second time) and carry a digest per literal instead
-  (:func:`mpharness._fstransfer.write_pieces`).
+  (:func:`mpharness.files.transfers.write_pieces`).
 * **reads** (:func:`decode_read`): the board writes ``<size>\\n``, the data with three bytes
   escaped by C-speed ``bytes.replace`` (:data:`ESC` -> ESC ``e``, 0x04 -> ESC ``d``,
   ``>`` -> ESC ``g``), then ESC ``z`` and the escaped SHA-256 digest of what it sent (empty
@@ -31,10 +32,10 @@ import hashlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from mpharness.results import raise_for_error
+from mpharness.session.results import raise_for_error
 
 if TYPE_CHECKING:
-    from mpharness.board import Board
+    from mpharness.session.board import Board
 
 __all__ = [
     "ESC",

@@ -20,15 +20,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mpharness.chunking import source_literals
 from mpharness.deadline import Deadline
 from mpharness.errors import BoardTimeout, LinkCorrupted, ProtocolError
 from mpharness.protocol import ExecFinished, State, Stdout, make_marker, new_nonce, with_end_marker
-from mpharness.results import ExecResult
+from mpharness.session.chunking import source_literals
+from mpharness.session.results import ExecResult
 
 if TYPE_CHECKING:
-    from mpharness.board import Board
-    from mpharness.output import TextSink
+    from mpharness.session.board import Board
+    from mpharness.session.output import TextSink
 
 LOADER = "_mph=[]\nl=input()\nwhile l!='~~':_mph.append(l);l=input()"
 END_LINE = "~~"
@@ -121,7 +121,7 @@ def _upload_by_echo(
 def exec_small(board: Board, code: str, deadline: Deadline, sink: TextSink) -> ExecResult:
     """Exec on a board without raw-paste: never more than ``board.small_input`` bytes in
     flight. Short code goes in one write; longer code is uploaded into ``_mph`` and run with
-    ``exec`` (checked execs: :func:`mpharness.checked_exec.run_small_checked`)."""
+    ``exec`` (checked execs: :func:`mpharness.session.checked_exec.run_small_checked`)."""
     nonce = new_nonce()
     body = with_end_marker(code, nonce)
     if len(body) < board.small_input:

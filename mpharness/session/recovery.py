@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING
 
 from mpharness.deadline import Deadline
 from mpharness.errors import BoardBroken, BoardTimeout, MPHarnessError, RemoteError
-from mpharness.output import decode_output
 from mpharness.protocol import ExecFinished, RawReplReady
 from mpharness.protocol import constants as c
+from mpharness.session.output import decode_output
 
 if TYPE_CHECKING:
-    from mpharness.board import Board
+    from mpharness.session.board import Board
 
-log = logging.getLogger("mpharness.recovery")
+log = logging.getLogger("mpharness.session.recovery")
 
 #: (seconds to let the board settle after Ctrl-C, seconds to wait for the banner) per try
 ENTER_TRIES = ((0.0, 0.25), (0.1, 0.8), (0.4, 1.5), (1.0, 2.5))

@@ -1,4 +1,4 @@
-"""flock helpers for :mod:`mpharness.lease`: open a lock file, try it, race blocking waits.
+"""flock helpers for :mod:`mpharness.sharing.leases`: open a lock file, try it, race blocking waits.
 
 Theory of operation: ``flock`` has no timeout, so :class:`Race` runs one blocking ``flock``
 per candidate lock file in a daemon thread; the caller waits on :attr:`Race.done` with its

@@ -28,10 +28,17 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from mpharness import _subst
-from mpharness.boardspec import INTEGRITY_MODES, RESET_MODES, BoardSpec, Resource, RigText, Source
 from mpharness.errors import ConfigError
-from mpharness.transports import _PYSERIAL_SCHEMES, url_scheme
+from mpharness.rigs import substitution
+from mpharness.rigs.boardspec import (
+    INTEGRITY_MODES,
+    RESET_MODES,
+    BoardSpec,
+    Resource,
+    RigText,
+    Source,
+)
+from mpharness.transports import PYSERIAL_SCHEMES, url_scheme
 
 __all__ = ["BOARD_KEYS", "load_rig_file", "parse_rig_text"]
 
@@ -246,8 +253,8 @@ class _FileParser:
         if not isinstance(node, ScalarNode) or node.tag == _TAG + "null":
             raise self.error(f"expected a string, got {_type_name(node)}", node, key)
         try:
-            _subst.check(node.value, bare=bare)
-        except _subst.TemplateSyntaxError as exc:
+            substitution.check(node.value, bare=bare)
+        except substitution.TemplateSyntaxError as exc:
             where = "" if secret else f" in {node.value!r}"
             raise self.error(f"{exc}{where} at column {exc.column + 1}", node, key) from None
         return RigText(node.value, path=self.path, line=_line(node), key=key, bare=bare)
@@ -391,7 +398,7 @@ def _url_problem(url: str) -> str | None:
     if "${" in url:
         return None
     scheme = url_scheme(url)
-    known = {"unix", "qemu", "ws", "wss", "usb-serial", "uid", "shaped"} | _PYSERIAL_SCHEMES
+    known = {"unix", "qemu", "ws", "wss", "usb-serial", "uid", "shaped"} | PYSERIAL_SCHEMES
     if scheme is None or scheme in known:
         return None
     if url.strip().lower() in ("webrepl:", "webrepl:unix"):  # the virtual WebREPL board

@@ -36,11 +36,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mpharness import lease as leases
-from mpharness.board_pool import lease_keys
 from mpharness.connect import open_board, open_leased, resolve_board
 from mpharness.deadline import Deadline
 from mpharness.errors import ConfigError, MPHarnessError
+from mpharness.sharing import leases
+from mpharness.sharing.board_pool import lease_keys
 from mpharness.transports import url_scheme
 from mpharness.transports.usb_ports import (
     DeviceWatcher,
@@ -52,8 +52,8 @@ from mpharness.transports.usb_ports import (
 )
 
 if TYPE_CHECKING:
-    from mpharness.boardspec import BoardSpec
-    from mpharness.rig import Rig
+    from mpharness.rigs.boardspec import BoardSpec
+    from mpharness.rigs.rig import Rig
 
 __all__ = [
     "FirmwareImage",

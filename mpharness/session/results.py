@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mpharness.errors import RemoteError
-from mpharness.output import decode_output
 from mpharness.protocol import parse_exception
+from mpharness.session.output import decode_output
 
 
 @dataclass(frozen=True)

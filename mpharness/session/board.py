@@ -10,10 +10,10 @@ feed the bytes to the machine, react to its events. Nothing sleeps-polls.
 
 Every exec carries a random end marker (``protocol/framing.py``), so a result can only be
 "completed" if the code really ran to its end. After a timeout, a host Ctrl-C or garbage,
-:mod:`mpharness.recovery` brings the board back (Ctrl-C, re-enter raw REPL, soft reset,
+:mod:`mpharness.session.recovery` brings the board back (Ctrl-C, re-enter raw REPL, soft reset,
 hard reset, reconnect) within its own budget, or marks the board broken and says what it
 tried. Firmware without raw-paste (the micro:bit) gets plain raw mode with paced writes and
-large code split at top-level statements (``mpharness/chunking.py``).
+large code split at top-level statements (``mpharness/session/chunking.py``).
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mpharness import checked_exec, recovery
-from mpharness.chunking import SMALL_BOARD_INPUT, split_for_small_boards
 from mpharness.deadline import Deadline
 from mpharness.errors import (
     BoardBroken,
@@ -34,7 +32,6 @@ from mpharness.errors import (
     ProtocolError,
     TransportClosed,
 )
-from mpharness.output import BytesCallback, OutputCallback, TextSink, decode_output
 from mpharness.protocol import (
     Event,
     ExecFinished,
@@ -48,15 +45,18 @@ from mpharness.protocol import (
     with_end_marker,
 )
 from mpharness.protocol import constants as c
-from mpharness.results import ExecResult, raise_for_error
+from mpharness.session import checked_exec, recovery
+from mpharness.session.chunking import SMALL_BOARD_INPUT, split_for_small_boards
+from mpharness.session.output import BytesCallback, OutputCallback, TextSink, decode_output
+from mpharness.session.results import ExecResult, raise_for_error
+from mpharness.session.small_upload import exec_small
+from mpharness.session.values import read_value, value_statement
 from mpharness.transports.base import Transport
-from mpharness.upload import exec_small
-from mpharness.values import read_value, value_statement
 
 if TYPE_CHECKING:
-    from mpharness.fs import BoardFS
+    from mpharness.files.board_fs import BoardFS
 
-log = logging.getLogger("mpharness.board")
+log = logging.getLogger("mpharness.session.board")
 
 #: what a board prints when it boots into the friendly REPL (MicroPython and CircuitPython)
 BOOT_BANNER = b'Type "help()" for more information.'
@@ -121,10 +121,11 @@ class Board:
         self._resync_needed = False
         self._backlog: deque[Event] = deque()
         #: "checked": code runs only if it arrived intact, values come back checksummed
-        #: (:mod:`mpharness.integrity`); "off": plain raw REPL
+        #: (:mod:`mpharness.session.integrity`); "off": plain raw REPL
         self.integrity = "off"
         self.helper_ready = False
-        #: the leases held for this board (:class:`mpharness.lease.Lease`), released by close()
+        #: the leases held for this board (:class:`mpharness.sharing.leases.Lease`), released
+        #: by close()
         self.leases: list[Any] = []
 
     # ----------------------------------------------------------------- life cycle
@@ -261,9 +262,9 @@ class Board:
 
     @property
     def fs(self) -> BoardFS:
-        """Filesystem operations on the board (see :mod:`mpharness.fs`)."""
+        """Filesystem operations on the board (see :mod:`mpharness.files.board_fs`)."""
         if self._fs is None:
-            from mpharness.fs import BoardFS
+            from mpharness.files.board_fs import BoardFS
 
             self._fs = BoardFS(self)
         return self._fs

@@ -147,7 +147,7 @@ def _cmd_repl(args: argparse.Namespace) -> int:
 
 
 def _cmd_devices(args: argparse.Namespace) -> int:
-    from mpharness.discovery import format_devices, list_devices
+    from mpharness.rigs.discovery import format_devices, list_devices
 
     rows = list_devices(rig_paths=args.rig, probe=args.probe, probe_all=args.probe_all)
     sys.stdout.write(format_devices(rows))
@@ -155,7 +155,7 @@ def _cmd_devices(args: argparse.Namespace) -> int:
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
-    from mpharness import sync
+    from mpharness.files import sync
 
     with _open(args, soft_reset=False) as board:
         if args.dir is None:
@@ -235,7 +235,7 @@ def _cmd_pty(args: argparse.Namespace) -> int:
 
 
 def _cmd_flash(args: argparse.Namespace) -> int:
-    from mpharness.flash import flash_board
+    from mpharness.tools.flash import flash_board
 
     result = flash_board(
         args.board,
@@ -256,7 +256,7 @@ def _cmd_flash(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     import socket
 
-    from mpharness.serve import serve_board
+    from mpharness.tools.serve import serve_board
 
     def ready(url: str) -> None:
         if args.bind in ("", "0.0.0.0"):

@@ -19,14 +19,14 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from mpharness import lease as leases
-from mpharness.board_pool import lease_keys
 from mpharness.connect import resolve_board
+from mpharness.sharing import leases
+from mpharness.sharing.board_pool import lease_keys
 from mpharness.transports import open_transport
 from mpharness.transports.rfc2217_server import Rfc2217Server
 
 if TYPE_CHECKING:
-    from mpharness.rig import Rig
+    from mpharness.rigs.rig import Rig
 
 __all__ = ["serve_board", "served_board"]
 

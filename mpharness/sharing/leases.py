@@ -3,8 +3,8 @@
 Theory of operation
 -------------------
 A lease is an exclusive ``fcntl.flock`` on a lock file named after the board's *lease key*
-(``board:NAME``, ``port:/dev/ttyUSB0``, ``url:...``; see ``mpharness.board_pool``) in the lock
-directory (``$MPHARNESS_LOCK_DIR``, default ``/tmp/mpharness-locks``). The kernel drops a
+(``board:NAME``, ``port:/dev/ttyUSB0``, ``url:...``; see ``mpharness.sharing.board_pool``) in
+the lock directory (``$MPHARNESS_LOCK_DIR``, default ``/tmp/mpharness-locks``). The kernel drops a
 flock when the last descriptor of the open file goes away, so a holder that crashes or is
 SIGKILLed never leaves a blocking lock behind. Lock files are never deleted (deleting one
 races with a process about to lock it).
@@ -14,7 +14,7 @@ record is only ever read to explain a busy board; a record left by a dead holder
 overwritten by the next one.
 
 ``flock`` has no timeout. Waiting is done by blocking ``flock`` calls in daemon helper threads
-(``mpharness._flock``), one per candidate lock file, while the caller waits on an event with
+(``mpharness.sharing.flock``), one per candidate lock file, while the caller waits on an event with
 the remaining time (no sleep-polling). The first thread to lock wins; a thread that locks
 after the caller gave up (or after another candidate won) unlocks and closes its descriptor
 at once. Such an abandoned thread stays blocked until the holder lets go, which costs one
@@ -45,9 +45,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mpharness._flock import Race, open_lock, try_lock, unlock
 from mpharness.deadline import Deadline
 from mpharness.errors import BoardBusy
+from mpharness.sharing.flock import Race, open_lock, try_lock, unlock
 
 __all__ = [
     "DEFAULT_LOCK_DIR",
@@ -63,7 +63,7 @@ __all__ = [
     "wait_from_env",
 ]
 
-log = logging.getLogger("mpharness.lease")
+log = logging.getLogger("mpharness.sharing.leases")
 
 #: Environment variable naming the lock directory.
 LOCK_DIR_ENV = "MPHARNESS_LOCK_DIR"

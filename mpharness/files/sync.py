@@ -24,11 +24,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mpharness.fs import norm_path
+from mpharness.files.board_fs import norm_path
 
 if TYPE_CHECKING:
-    from mpharness.board import Board
-    from mpharness.boardspec import BoardSpec, Resource
+    from mpharness.rigs.boardspec import BoardSpec, Resource
+    from mpharness.session.board import Board
 
 Progress = Callable[[int, int], None]
 

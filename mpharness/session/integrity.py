@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import re
 
-from mpharness._fsdevice import helper_source
-from mpharness.literals import bytes_literal
+from mpharness.files.device import helper_source
+from mpharness.session.literals import bytes_literal
 
 #: the checksum's modulus (a prime below 2**31)
 MODULUS = 2147483629

@@ -1,4 +1,4 @@
-"""Running code as a checked exec (see :mod:`mpharness.integrity` for the scheme).
+"""Running code as a checked exec (see :mod:`mpharness.session.integrity` for the scheme).
 
 Theory of operation
 -------------------
@@ -19,19 +19,19 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from mpharness import integrity
 from mpharness.errors import BoardTimeout, LinkCorrupted
 from mpharness.protocol import make_marker, new_nonce
 from mpharness.protocol.machine import refuse_control_bytes
-from mpharness.results import ExecResult
-from mpharness.upload import echo_uploadable, run_uploaded, upload_code
+from mpharness.session import integrity
+from mpharness.session.results import ExecResult
+from mpharness.session.small_upload import echo_uploadable, run_uploaded, upload_code
 
 if TYPE_CHECKING:
-    from mpharness.board import Board
     from mpharness.deadline import Deadline
-    from mpharness.output import TextSink
+    from mpharness.session.board import Board
+    from mpharness.session.output import TextSink
 
-log = logging.getLogger("mpharness.board")
+log = logging.getLogger("mpharness.session.board")
 
 #: board-side variable that holds uploaded code on boards without raw-paste
 STORED = "_mph"

@@ -1,0 +1,8 @@
+"""Rig files: YAML naming the boards, their data model, ``${VAR}`` substitution, discovery.
+
+Owns: ``boardspec`` (frozen ``BoardSpec`` values), ``rig_file`` (YAML to specs, errors that
+name file, line and key), ``substitution``, ``rig`` (board name or URL to a spec) and
+``discovery`` (``mpharness devices``).
+
+May import: ``errors``, ``transports`` (URL schemes, port listing). Nothing here opens a board.
+"""
