@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
 
 if TYPE_CHECKING:
     from mpharness.rigs.boardspec import BoardSpec
-    from pytest_mpharness.session import BoardSession
+    from mpharness.rigs.rig import Rig
+    from pytest_mpharness.settings import Settings
 
 __all__ = ["FLASH_INPUT", "ControllerFlash", "flash_boards"]
 
@@ -41,7 +42,30 @@ log = logging.getLogger("pytest_mpharness")
 FLASH_INPUT = "mpharness_flash_error"
 
 
-def flash_boards(session: BoardSession, specs: Sequence[BoardSpec]) -> bool:
+class FlashingSession(Protocol):
+    """What flashing needs of the run's board session
+    (:class:`pytest_mpharness.session.BoardSession` is one)."""
+
+    flashed: set[str]
+    flash_log: list[str]
+    rig: Rig | None
+    settings: Settings
+    pool: list[BoardSpec]
+    pool_names: str
+    broken: str | None
+
+    @property
+    def flash_tools(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`mpharness.tools.flash.flash_board` (tests put
+        doubles of esptool and the port lister here)."""
+        ...
+
+    def mark_broken(self, reason: str) -> None:
+        """Fail every later board test of the run with ``reason``."""
+        ...
+
+
+def flash_boards(session: FlashingSession, specs: Sequence[BoardSpec]) -> bool:
     """Flash the rig ``firmware`` of each board not yet flashed by this process.
 
     Returns:
@@ -49,7 +73,6 @@ def flash_boards(session: BoardSession, specs: Sequence[BoardSpec]) -> bool:
     """
     import mpharness
     from mpharness.tools.flash import flash_board
-    from pytest_mpharness import session as sessions
 
     for spec in specs:
         firmware = spec.firmware_file()
@@ -63,7 +86,7 @@ def flash_boards(session: BoardSession, specs: Sequence[BoardSpec]) -> bool:
                 erase=spec.firmware_erase,
                 rig=session.rig,
                 lease_wait_s=session.settings.lease_wait,
-                **sessions.FLASH_TOOLS,
+                **session.flash_tools,
             )
         except mpharness.MPHarnessError as err:
             session.mark_broken(f"cannot flash board {spec.name!r}: {type(err).__name__}: {err}")
@@ -80,7 +103,7 @@ def flash_boards(session: BoardSession, specs: Sequence[BoardSpec]) -> bool:
 class ControllerFlash:
     """pytest-xdist controller hooks: flash the pool before the workers start."""
 
-    def __init__(self, session: BoardSession) -> None:
+    def __init__(self, session: FlashingSession) -> None:
         self.session = session
         self.done = False
 

@@ -106,6 +106,12 @@ class BoardSession:
         return self.spec.name
 
     @property
+    def flash_tools(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`mpharness.tools.flash.flash_board`
+        (:data:`FLASH_TOOLS`, read at each use so tests can replace it)."""
+        return FLASH_TOOLS
+
+    @property
     def pool_names(self) -> str:
         """The pool's board names, comma-separated."""
         return ", ".join(spec.name for spec in self.pool)

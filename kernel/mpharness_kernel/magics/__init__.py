@@ -15,12 +15,13 @@ import argparse
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from mpharness_kernel.output import Output, UsageError
 
 if TYPE_CHECKING:
-    from mpharness_kernel.runner import CellRunner
+    from mpharness import Board
+    from mpharness_kernel.hostexec import HostNamespace
 
 MagicFunc = Callable[["MagicContext", argparse.Namespace], None]
 
@@ -83,11 +84,31 @@ def magic(
     return register
 
 
+class Runner(Protocol):
+    """What magics use of the cell runner (:class:`mpharness_kernel.runner.CellRunner` is one;
+    magics never import it: the runner imports them)."""
+
+    session: Any
+    host: HostNamespace
+
+    def run_body(
+        self,
+        ctx: MagicContext,
+        body: str,
+        *,
+        first_line: int,
+        board: Board | None = None,
+        timeout: float | str | None = "default",
+    ) -> str | None:
+        """Run code with line magics, starting at cell line ``first_line``."""
+        ...
+
+
 @dataclass
 class MagicContext:
     """What a magic can use: the runner (session, host namespace) and the cell's output."""
 
-    runner: CellRunner
+    runner: Runner
     out: Output
     source: str = ""
 
