@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from mpharness.board import Board, ExecResult, Timeouts
 from mpharness.connect import open_board, resolve_board
 from mpharness.errors import (
     BoardBroken,
@@ -23,7 +24,6 @@ from mpharness.errors import (
     TransportClosed,
     TransportError,
 )
-from mpharness.session.board import Board, ExecResult, Timeouts
 
 __version__ = "0.1.0"
 

@@ -18,10 +18,10 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from mpharness.board import Board, Timeouts
 from mpharness.deadline import Deadline
 from mpharness.errors import ConfigError, ConnectError, MPHarnessError
 from mpharness.rigs.boardspec import INTEGRITY_MODES
-from mpharness.session.board import Board, Timeouts
 from mpharness.sharing import leases
 from mpharness.sharing.board_pool import lease_keys, lease_one_of
 from mpharness.transports import open_transport
@@ -169,9 +169,7 @@ def _integrity(spec: BoardSpec, transport: Transport) -> str:
 
 
 def _prepare(board: Board, spec: BoardSpec, deadline: Deadline, soft_reset: bool) -> None:
-    from mpharness.session import recovery
-
-    recovery.enter_raw(board, deadline)
+    board.link.enter_raw(deadline)
     if soft_reset:
         board.soft_reset(timeout=deadline.remaining())
     if spec.uid:

@@ -140,7 +140,7 @@ def _cmd_repl(args: argparse.Namespace) -> int:
 
     board = _open(args, soft_reset=False)
     with board:
-        board._write(b"\x02")  # leave the raw REPL for the friendly one
+        board.leave_raw_repl()
         sys.stderr.write(f"Connected to {board.name} ({board.url}). Ctrl-] leaves.\n")
         run_terminal(board.transport)
     return EXIT_OK

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 from mpharness.session.results import raise_for_error
 
 if TYPE_CHECKING:
-    from mpharness.session.board import Board
+    from mpharness.session.repl_session import ReplSession
 
 __all__ = [
     "ESC",
@@ -93,7 +93,7 @@ def decode_read(stream: bytes) -> bytes:
 
 
 def exec_bytes(
-    board: Board,
+    board: ReplSession,
     code: bytes,
     *,
     timeout: float | None,

@@ -24,75 +24,20 @@ import os
 import posixpath
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mpharness.errors import RemoteError
 from mpharness.files import transfers as transfer
-from mpharness.files.device import call, device_code, helper_source, os_error
+from mpharness.files.caps import Caps, FileStat, Progress
+from mpharness.files.device import os_error
+from mpharness.session.device_code import call, device_code, helper_source
 
 if TYPE_CHECKING:
-    from mpharness.session.board import Board
+    from mpharness.session.repl_session import ReplSession
 
 log = logging.getLogger("mpharness.files.board_fs")
 
-Progress = Callable[[int, int], None]
-
 __all__ = ["BoardFS", "Caps", "FileStat", "Progress"]
-
-
-@dataclass(frozen=True)
-class FileStat:
-    """What ``stat`` tells about a board path.
-
-    Attributes:
-        size: bytes (0 for directories on most ports).
-        is_dir: whether it is a directory.
-        mtime: modification time in seconds of the board's epoch (2000 on many ports), or
-            None when the firmware cannot tell.
-    """
-
-    size: int
-    is_dir: bool
-    mtime: int | None = None
-
-
-@dataclass(frozen=True)
-class Caps:
-    """What the board's firmware offers (probed once per session)."""
-
-    stat: bool
-    ilistdir: bool
-    rename: bool
-    mkdir: bool
-    binascii: bool
-    hashlib: bool
-    mem_free: int
-    paste: bool
-    #: the firmware writes raw bytes (``sys.stdout.buffer``) and keeps 8-bit bytes literals
-    raw_io: bool = False
-    #: the link carries raw 8-bit REPL traffic (not WebREPL's text frames)
-    binary_link: bool = False
-
-    @property
-    def binary(self) -> bool:
-        """File data travels 8-bit (bytes literals, raw stdout): :mod:`mpharness.files.binary`."""
-        return self.raw_io and self.paste and self.binary_link
-
-    @property
-    def flat(self) -> bool:
-        """A flat filesystem without ``os.stat`` (micro:bit)."""
-        return not self.stat
-
-    @property
-    def write_chunk(self) -> int:
-        """Data bytes per write exec: big on boards with plenty of RAM, 1 to 16 KB."""
-        return max(1024, min(16384, self.mem_free // 8 // 1024 * 1024))
-
-    @property
-    def read_chunk(self) -> int:
-        """Data bytes per printed line of a read."""
-        return max(192, min(3072, self.mem_free // 16 // 96 * 96))
 
 
 def norm_path(path: str) -> str:
@@ -113,12 +58,13 @@ class BoardFS:
 
     webrepl_get = False
 
-    def __init__(self, board: Board, *, timeout: float = 30.0) -> None:
+    def __init__(self, board: ReplSession, *, timeout: float = 30.0) -> None:
         self.board = board
         self.timeout = timeout
         self._caps: Caps | None = None
 
-    # ----------------------------------------------------------------- plumbing
+    # ----------------------------------------------------------------- plumbing (also the
+    # interface the transfer strategies use: transfers.FileAccess)
     def caps(self) -> Caps:
         """The firmware's filesystem features (probed on first use, then cached)."""
         if self._caps is None:
@@ -134,7 +80,7 @@ class BoardFS:
             log.debug("%s: filesystem features %s", self.board.name, self._caps)
         return self._caps
 
-    def _run(self, code: str, path: str, on_output: Callable[[str], None] | None = None) -> str:
+    def run(self, code: str, path: str, on_output: Callable[[str], None] | None = None) -> str:
         """Exec ``code``; a board ``OSError`` is raised as the matching host ``OSError``."""
         try:
             return self.board.exec(code, timeout=self.timeout, on_output=on_output)
@@ -143,7 +89,7 @@ class BoardFS:
 
     def _values(self, code: str, path: str) -> list[Any]:
         """Exec ``code`` and parse every printed line as a literal."""
-        return [ast.literal_eval(line) for line in self._run(code, path).split("\n") if line]
+        return [ast.literal_eval(line) for line in self.run(code, path).split("\n") if line]
 
     def _name(self, path: str) -> str:
         """A flat filesystem's file name for ``path`` (``/main.py`` -> ``main.py``)."""
@@ -152,7 +98,7 @@ class BoardFS:
             raise FileNotFoundError(errno.ENOENT, "flat filesystem: no directories", path)
         return name
 
-    def _checked(
+    def check_data(
         self,
         path: str,
         data: bytes,
@@ -162,10 +108,10 @@ class BoardFS:
     ) -> bytes:
         if len(data) != size or (expect is not None and data != expect):
             raise OSError(errno.EIO, f"{os.strerror(errno.EIO)}: transfer check failed", path)
-        transfer._report(progress, size, size)
+        transfer.report_progress(progress, size, size)
         return data
 
-    def _cleanup_write(self, tmp: str | None) -> None:
+    def cleanup_write(self, tmp: str | None) -> None:
         """After a failed write: close the board-side file, drop the temporary file."""
         code = "try:\n _mfs_f.close()\nexcept Exception:\n pass\n_mfs_f = None\n"
         if tmp is not None:
@@ -323,13 +269,15 @@ class BoardFS:
         total = sum(len(d) for _, d in files)
         done = sum(len(d) for _, d in small)
         if small:
-            transfer.write_batch(self, small, lambda d, _t: transfer._report(progress, d, total))
+            transfer.write_batch(
+                self, small, lambda d, _t: transfer.report_progress(progress, d, total)
+            )
         for path, data in files:
             if norm_path(path) in batched:
                 continue
 
             def step(part: int, _whole: int, base: int = done) -> None:
-                transfer._report(progress, base + part, total)
+                transfer.report_progress(progress, base + part, total)
 
             self.write_bytes(path, data, progress=step)
             done += len(data)
@@ -349,20 +297,20 @@ class BoardFS:
                     return
                 raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
             raise OSError(errno.EOPNOTSUPP, "flat filesystem: no directories", path)
-        self._run(device_code(("fs_ops",), call("_mfs_mkdir", path, parents, exist_ok)), path)
+        self.run(device_code(("fs_ops",), call("_mfs_mkdir", path, parents, exist_ok)), path)
 
     def remove(self, path: str) -> None:
         """Delete a board file."""
         path = norm_path(path)
         target = self._name(path) if self.caps().flat else path
-        self._run(f"import os\nos.remove({target!r})", path)
+        self.run(f"import os\nos.remove({target!r})", path)
 
     def rmdir(self, path: str) -> None:
         """Delete an empty board directory."""
         path = norm_path(path)
         if self.caps().flat:
             raise PermissionError(errno.EPERM, "flat filesystem: cannot remove the root", path)
-        self._run(device_code(("fs_ops",), f"_mfs_os.rmdir({path!r})"), path)
+        self.run(device_code(("fs_ops",), f"_mfs_os.rmdir({path!r})"), path)
 
     def rmtree(self, path: str) -> None:
         """Delete a board directory and everything in it (the root of a flat filesystem:
@@ -374,4 +322,4 @@ class BoardFS:
             for name, _ in self._flat_entries():
                 self.remove(name)
             return
-        self._run(device_code(("fs_ops",), call("_mfs_rmtree", path)), path)
+        self.run(device_code(("fs_ops",), call("_mfs_rmtree", path)), path)

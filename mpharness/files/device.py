@@ -1,10 +1,6 @@
-"""Board-side helper code for :mod:`mpharness.files.board_fs`, and board errors as host ``OSError``.
+"""Board errors as host ``OSError``: the errno a board's ``OSError`` message means.
 
-Theory of operation: the helpers are real ``.py`` files in ``mpharness/_device/`` (``fs_*.py``),
-read with :mod:`importlib.resources` and compacted (comments and blank lines dropped,
-indentation cut to one space per level) because every byte costs time on slow links.
-:func:`device_code` joins the helper files an operation needs and appends one call whose
-arguments are ``repr()`` literals. A board-side ``OSError`` reaches the host as a
+Theory of operation: a board-side ``OSError`` reaches the host as a
 :class:`~mpharness.errors.RemoteError`; :func:`os_error` turns it into the built-in subclass
 with the host's errno: by number (``[Errno 2] ENOENT``, bare ``2``), by name, or by the
 micro:bit's text (``file not found``).
@@ -13,8 +9,6 @@ micro:bit's text (``file not found``).
 from __future__ import annotations
 
 import errno
-import functools
-import importlib.resources
 import os
 import re
 
@@ -48,28 +42,6 @@ _TEXT_ERRNO = {"file not found": "ENOENT", "no space": "ENOSPC", "out of space":
 
 _NUMBER = re.compile(r"^\s*(?:\[Errno\s+)?(-?\d+)\]?")
 _NAME = re.compile(r"\b(E[A-Z]{2,})\b")
-
-
-@functools.cache
-def helper_source(name: str) -> str:
-    """The compacted source of ``mpharness/_device/<name>.py``."""
-    text = importlib.resources.files("mpharness").joinpath("_device", f"{name}.py")
-    lines = []
-    for line in text.read_text("utf-8").split("\n"):
-        stripped = line.lstrip(" ")
-        if stripped and not stripped.startswith("#"):
-            lines.append(" " * ((len(line) - len(stripped)) // 4) + stripped)
-    return "\n".join(lines) + "\n"
-
-
-def call(func: str, *args: object) -> str:
-    """``func(arg, ...)`` with every argument a ``repr()`` literal."""
-    return f"{func}({', '.join(repr(arg) for arg in args)})"
-
-
-def device_code(helpers: tuple[str, ...], *statements: str) -> str:
-    """The helper files named, then ``statements`` (one per line)."""
-    return "".join(helper_source(h) for h in helpers) + "\n".join(statements) + "\n"
 
 
 def errno_of(message: str) -> int | None:

@@ -22,13 +22,22 @@ import os
 import posixpath
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from mpharness.files.board_fs import norm_path
+from mpharness.files.board_fs import BoardFS, norm_path
 
 if TYPE_CHECKING:
     from mpharness.rigs.boardspec import BoardSpec, Resource
-    from mpharness.session.board import Board
+
+
+class Board(Protocol):
+    """What sync needs of a board: its filesystem (:class:`mpharness.Board` has one)."""
+
+    @property
+    def fs(self) -> BoardFS:
+        """The board's filesystem."""
+        ...
+
 
 Progress = Callable[[int, int], None]
 

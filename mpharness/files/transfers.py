@@ -39,19 +39,63 @@ import hashlib
 import logging
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from mpharness.deadline import Deadline
 from mpharness.errors import RemoteError
 from mpharness.files.binary import TransferCheckError, decode_read, exec_bytes
-from mpharness.files.device import call, device_code, helper_source, os_error
+from mpharness.files.caps import Caps, FileStat, Progress
+from mpharness.files.device import os_error
+from mpharness.session.device_code import call, device_code, helper_source
 from mpharness.session.literals import bytes_literal
-from mpharness.session.small_upload import _upload_by_echo
 
 if TYPE_CHECKING:
-    from mpharness.files.board_fs import BoardFS, Caps
+    from mpharness.session.repl_session import ReplSession
 
-Progress = Callable[[int, int], None]
+
+class FileAccess(Protocol):
+    """What the transfer strategies use of ``board.fs``
+    (:class:`~mpharness.files.board_fs.BoardFS` is one; it calls in, nothing here imports it).
+    """
+
+    board: ReplSession
+    timeout: float
+
+    def caps(self) -> Caps:
+        """The firmware's filesystem features."""
+        ...
+
+    def run(self, code: str, path: str, on_output: Callable[[str], None] | None = None) -> str:
+        """Exec ``code``; a board ``OSError`` is raised as the host ``OSError`` for ``path``."""
+        ...
+
+    def check_data(
+        self,
+        path: str,
+        data: bytes,
+        size: int,
+        progress: Progress | None,
+        expect: bytes | None = None,
+    ) -> bytes:
+        """``data`` if it has ``size`` bytes (and equals ``expect``), else ``OSError(EIO)``."""
+        ...
+
+    def cleanup_write(self, tmp: str | None) -> None:
+        """After a failed write: close the board-side file, drop the temporary file."""
+        ...
+
+    def stat(self, path: str) -> FileStat:
+        """Size, kind and modification time of a board path."""
+        ...
+
+    def exists(self, path: str) -> bool:
+        """Whether a file or directory exists at ``path``."""
+        ...
+
+    def read_bytes(self, path: str, *, progress: Progress | None = None) -> bytes:
+        """The contents of a board file (the read-back that checks a small board's write)."""
+        ...
+
 
 log = logging.getLogger("mpharness.files.board_fs")
 
@@ -74,12 +118,13 @@ _REAL_ERRORS = ("OSError", "IOError", "MemoryError", "KeyboardInterrupt")
 WEBREPL_NAME_MAX = 63
 
 
-def _report(progress: Progress | None, done: int, total: int) -> None:
+def report_progress(progress: Progress | None, done: int, total: int) -> None:
+    """Tell ``progress`` (if any) how far a transfer got (never past ``total``)."""
     if progress is not None:
         progress(min(done, total), total)
 
 
-def write_paste(fs: BoardFS, path: str, data: bytes, progress: Progress | None) -> None:
+def write_paste(fs: FileAccess, path: str, data: bytes, progress: Progress | None) -> None:
     """Write ``data`` to ``path`` on a raw-paste board (temp file, verify, rename)."""
     caps = fs.caps()
     tmp = path + TMP_SUFFIX if caps.rename else path
@@ -98,13 +143,15 @@ def write_paste(fs: BoardFS, path: str, data: bytes, progress: Progress | None) 
             if start == starts[-1]:
                 code += _finish_call(path, tmp, data, caps.hashlib).encode() + b"\n"
             _run_bytes(fs, code, path)
-            _report(progress, start + len(piece), len(data))
+            report_progress(progress, start + len(piece), len(data))
     except BaseException:
-        fs._cleanup_write(tmp if tmp != path else None)
+        fs.cleanup_write(tmp if tmp != path else None)
         raise
 
 
-def write_pieces(fs: BoardFS, path: str, tmp: str, data: bytes, progress: Progress | None) -> None:
+def write_pieces(
+    fs: FileAccess, path: str, tmp: str, data: bytes, progress: Progress | None
+) -> None:
     """Write on a board in checked-integrity mode without wrapping the data in the integrity
     envelope (which escapes it a second time): opening and finishing (the execs that name
     paths) stay checked; each data exec carries its own per-literal digest and is resent
@@ -116,14 +163,14 @@ def write_pieces(fs: BoardFS, path: str, tmp: str, data: bytes, progress: Progre
         for start in range(0, len(data), caps.write_chunk):
             piece = data[start : start + caps.write_chunk]
             _run_piece(fs, path, start, piece)
-            _report(progress, start + len(piece), len(data))
+            report_progress(progress, start + len(piece), len(data))
         _run_bytes(fs, _finish_call(path, tmp, data, True).encode(), path)
     except BaseException:
-        fs._cleanup_write(tmp if tmp != path else None)
+        fs.cleanup_write(tmp if tmp != path else None)
         raise
 
 
-def _run_piece(fs: BoardFS, path: str, start: int, piece: bytes) -> None:
+def _run_piece(fs: FileAccess, path: str, start: int, piece: bytes) -> None:
     """One unenveloped data exec of :func:`write_pieces`, resent while it arrives damaged."""
     code = b""
     for at in range(start, start + len(piece), LITERAL_DATA):
@@ -151,7 +198,7 @@ def _run_piece(fs: BoardFS, path: str, start: int, piece: bytes) -> None:
     )
 
 
-def write_batch(fs: BoardFS, files: list[tuple[str, bytes]], progress: Progress | None) -> None:
+def write_batch(fs: FileAccess, files: list[tuple[str, bytes]], progress: Progress | None) -> None:
     """Write several small files on a raw-paste board, as many per exec as fit in
     ``Caps.write_chunk`` (each file: temp file, verify, rename, as in :func:`write_paste`).
     A board error names the file it happened to: each file prints its index first."""
@@ -170,23 +217,23 @@ def write_batch(fs: BoardFS, files: list[tuple[str, bytes]], progress: Progress 
                 code += _finish_call(p, t, d, caps.hashlib).encode() + b"\n"
             _run_batch(fs, code, [(p, t) for _, p, t, _ in batch])
             done += size
-            _report(progress, done, total)
+            report_progress(progress, done, total)
             batch, size = [], 0
 
 
-def _run_batch(fs: BoardFS, code: bytes, targets: list[tuple[str, str]]) -> None:
+def _run_batch(fs: FileAccess, code: bytes, targets: list[tuple[str, str]]) -> None:
     try:
         exec_bytes(fs.board, code, timeout=fs.timeout)
     except RemoteError as err:
         printed = [line for line in err.stdout.split("\n") if line.strip().isdigit()]
         failed = len(printed) - 1 if printed else 0
         path, tmp = targets[failed]
-        fs._cleanup_write(tmp if tmp != path else None)
+        fs.cleanup_write(tmp if tmp != path else None)
         raise os_error(err, path) from None
 
 
 def _run_bytes(
-    fs: BoardFS, code: bytes, path: str, on_bytes: Callable[[bytes], None] | None = None
+    fs: FileAccess, code: bytes, path: str, on_bytes: Callable[[bytes], None] | None = None
 ) -> bytes:
     """Exec source bytes; stdout as bytes; a board ``OSError`` raised as the host's."""
     try:
@@ -221,7 +268,7 @@ def _finish_call(path: str, tmp: str, data: bytes, sha: bool) -> str:
     return f"_mfs_wend({path!r}, {tmp!r}, {len(data)}, {digest!r}, {'_mfs_sha' if sha else 'None'})"
 
 
-def read_paste(fs: BoardFS, path: str, progress: Progress | None) -> bytes:
+def read_paste(fs: FileAccess, path: str, progress: Progress | None) -> bytes:
     """The contents of ``path`` on a raw-paste board, streamed in one exec."""
     caps = fs.caps()
     if caps.binary:
@@ -229,15 +276,15 @@ def read_paste(fs: BoardFS, path: str, progress: Progress | None) -> bytes:
     enc = "_mfs_b2a" if caps.binascii else "None"
     code = device_code(("fs_ops", "fs_read"), f"_mfs_read({path!r}, {caps.read_chunk}, {enc})")
     counter = _ReadCounter(progress, 0.75 if caps.binascii else 0.3)
-    out = fs._run(code, path, on_output=counter)
+    out = fs.run(code, path, on_output=counter)
     lines = out.split("\n")
     size = int(lines[0])
     decode = base64.b64decode if caps.binascii else ast.literal_eval
     data = b"".join(decode(line) for line in lines[1:] if line)
-    return fs._checked(path, data, size, progress)
+    return fs.check_data(path, data, size, progress)
 
 
-def read_binary(fs: BoardFS, path: str, progress: Progress | None) -> bytes:
+def read_binary(fs: FileAccess, path: str, progress: Progress | None) -> bytes:
     """The contents of ``path`` as escaped raw bytes, checked by size and (when the board
     has ``hashlib``) SHA-256: see :mod:`mpharness.files.binary`."""
     caps = fs.caps()
@@ -248,7 +295,7 @@ def read_binary(fs: BoardFS, path: str, progress: Progress | None) -> bytes:
         data = decode_read(out)
     except TransferCheckError as err:
         raise OSError(errno.EIO, f"{os.strerror(errno.EIO)}: {err}", path) from None
-    return fs._checked(path, data, len(data), progress)
+    return fs.check_data(path, data, len(data), progress)
 
 
 class _BytesCounter:
@@ -272,7 +319,7 @@ class _BytesCounter:
             head, _, data = self.head.partition(b"\n")
             self.total = int(head) if head.strip().isdigit() else 0
         self.done += len(data)
-        _report(self.progress, max(0, min(self.done, self.total - 1)), self.total)
+        report_progress(self.progress, max(0, min(self.done, self.total - 1)), self.total)
 
 
 class _ReadCounter:
@@ -293,7 +340,7 @@ class _ReadCounter:
             head, _, text = self.text.partition("\n")
             self.total = int(head)
         self.chars += len(text)
-        _report(self.progress, int(self.chars * self.ratio), self.total)
+        report_progress(self.progress, int(self.chars * self.ratio), self.total)
 
 
 def encode_small(data: bytes) -> list[str]:
@@ -313,36 +360,34 @@ def encode_small(data: bytes) -> list[str]:
     return lines
 
 
-def write_small(fs: BoardFS, name: str, data: bytes, progress: Progress | None) -> None:
+def write_small(fs: FileAccess, name: str, data: bytes, progress: Progress | None) -> None:
     """Write on a board without raw-paste: input() lines with echo flow control, then a
     read-back (the micro:bit has no rename and no hashlib)."""
     board = fs.board
-    fs._run(helper_source("fsm_write") + call("_mfs_ws", name), name)
+    fs.run(helper_source("fsm_write") + call("_mfs_ws", name), name)
     try:
         for start in range(0, len(data), SMALL_BATCH):
-            deadline = Deadline.after(fs.timeout)
-            board._ensure_ready(deadline)
             lines = encode_small(data[start : start + SMALL_BATCH])
-            _upload_by_echo(board, lines, deadline, loader=SMALL_LOADER)
-            _report(progress, start + SMALL_BATCH, len(data))
-        fs._run("_mfs_we()", name)
+            board.feed_lines(SMALL_LOADER, lines, timeout=fs.timeout)
+            report_progress(progress, start + SMALL_BATCH, len(data))
+        fs.run("_mfs_we()", name)
     finally:
-        fs._run("del _mfs_ws,_mfs_w,_mfs_we\nimport gc\ngc.collect()", name)
-    fs._checked(name, fs.read_bytes(name), len(data), None, expect=data)
+        fs.run("del _mfs_ws,_mfs_w,_mfs_we\nimport gc\ngc.collect()", name)
+    fs.check_data(name, fs.read_bytes(name), len(data), None, expect=data)
 
 
-def read_small(fs: BoardFS, name: str, progress: Progress | None) -> bytes:
+def read_small(fs: FileAccess, name: str, progress: Progress | None) -> bytes:
     """The contents of a file on a board without binascii (repr lines)."""
     code = helper_source("fsm_read") + f"try:\n {call('_mfs_rd', name, SMALL_READ_CHUNK)}\n"
     code += "finally:\n del _mfs_rd"
     counter = _ReadCounter(progress, 0.3)
-    out = fs._run(code, name, on_output=counter)
+    out = fs.run(code, name, on_output=counter)
     lines = out.split("\n")
     data = b"".join(ast.literal_eval(line) for line in lines[1:] if line)
-    return fs._checked(name, data, int(lines[0]), progress)
+    return fs.check_data(name, data, int(lines[0]), progress)
 
 
-def write_webrepl(fs: BoardFS, path: str, data: bytes, progress: Progress | None) -> bool:
+def write_webrepl(fs: FileAccess, path: str, data: bytes, progress: Progress | None) -> bool:
     """Write through the WebREPL file protocol; False when it cannot take this name."""
     caps = fs.caps()
     tmp = path + TMP_SUFFIX if caps.rename else path
@@ -356,13 +401,11 @@ def write_webrepl(fs: BoardFS, path: str, data: bytes, progress: Progress | None
     deadline = Deadline.after(fs.timeout + len(data) / 2048)
     fs.board.transport.put_file(tmp, data, progress=progress, deadline=deadline)  # type: ignore[attr-defined]
     helpers = ("fs_ops", "fs_write") + (("fs_hash",) if caps.hashlib else ())
-    fs._run(
-        device_code(helpers, "_mfs_f = None", _finish_call(path, tmp, data, caps.hashlib)), path
-    )
+    fs.run(device_code(helpers, "_mfs_f = None", _finish_call(path, tmp, data, caps.hashlib)), path)
     return True
 
 
-def read_webrepl(fs: BoardFS, path: str, progress: Progress | None) -> bytes | None:
+def read_webrepl(fs: FileAccess, path: str, progress: Progress | None) -> bytes | None:
     """Read through the WebREPL file protocol; None when it cannot take this name."""
     if len(path.encode("utf-8")) > WEBREPL_NAME_MAX:
         return None
@@ -371,4 +414,4 @@ def read_webrepl(fs: BoardFS, path: str, progress: Progress | None) -> bytes | N
         raise IsADirectoryError(21, "Is a directory", path)
     deadline = Deadline.after(fs.timeout + info.size / 2048)
     data = fs.board.transport.get_file(path, progress=progress, deadline=deadline)  # type: ignore[attr-defined]
-    return fs._checked(path, bytes(data), info.size, progress)
+    return fs.check_data(path, bytes(data), info.size, progress)

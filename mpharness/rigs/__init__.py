@@ -4,5 +4,6 @@ Owns: ``boardspec`` (frozen ``BoardSpec`` values), ``rig_file`` (YAML to specs, 
 name file, line and key), ``substitution``, ``rig`` (board name or URL to a spec) and
 ``discovery`` (``mpharness devices``).
 
-May import: ``errors``, ``transports`` (URL schemes, port listing). Nothing here opens a board.
+May import: ``errors``, ``transports`` (URL schemes, port listing): rigs sit beside
+``session/``, so ``files.sync`` may read rig resources. Nothing here opens a board.
 """

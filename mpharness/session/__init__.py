@@ -3,8 +3,13 @@
 Owns: :class:`~mpharness.session.link.Link` (the engine's only I/O loop: write what the
 protocol machine releases, read under a deadline, hand back events), the exec strategies
 (plain frames, small-board uploads, checked execs), the recovery ladder, and
-:class:`~mpharness.session.board.Board`, the public facade that composes them.
+:class:`~mpharness.session.repl_session.ReplSession`, the facade that composes them
+(:class:`mpharness.Board` is a ``ReplSession`` with a filesystem, one layer up).
 
-May import: ``errors``, ``deadline``, ``protocol/``, ``transports.base``. Strategies and
-recovery take the :class:`Link`, never the ``Board``; only ``board.py`` composes them.
+Inside, from the bottom: ``output``, ``results``, ``chunking``, ``literals``, ``device_code``,
+``integrity``, ``values`` (pure helpers) <- ``link`` (the I/O loop) <- ``recovery`` <-
+``frame_exec`` <- ``small_upload`` <- ``checked_exec`` <- ``repl_session``. Strategies and
+recovery take the :class:`~mpharness.session.link.Link`, never the session object.
+
+May import: ``errors``, ``deadline``, ``protocol/``, ``transports.base``; nothing above.
 """

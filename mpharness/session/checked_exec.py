@@ -17,28 +17,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+from mpharness.deadline import Deadline
 from mpharness.errors import BoardTimeout, LinkCorrupted
 from mpharness.protocol import make_marker, new_nonce
 from mpharness.protocol.machine import refuse_control_bytes
 from mpharness.session import integrity
+from mpharness.session.frame_exec import run_frame, run_quiet
+from mpharness.session.link import Link
+from mpharness.session.output import TextSink
 from mpharness.session.results import ExecResult
 from mpharness.session.small_upload import echo_uploadable, run_uploaded, upload_code
 
-if TYPE_CHECKING:
-    from mpharness.deadline import Deadline
-    from mpharness.session.board import Board
-    from mpharness.session.output import TextSink
-
-log = logging.getLogger("mpharness.session.board")
+log = logging.getLogger("mpharness.board")
 
 #: board-side variable that holds uploaded code on boards without raw-paste
 STORED = "_mph"
 
 
 def run_checked(
-    board: Board,
+    link: Link,
     body: bytes,
     deadline: Deadline,
     sink: TextSink,
@@ -48,22 +46,23 @@ def run_checked(
     arrives damaged. ``upload``: puts the code into the board-side :data:`STORED` first (boards
     without raw-paste, long code), and the envelope then names that variable."""
     refuse_control_bytes(body)  # as a plain exec would: the same code, the same answer
-    small = board.machine.paste_supported is False
+    small = link.machine.paste_supported is False
     for attempt in range(1, integrity.RESENDS + 2):
         if attempt > 1:
-            board._ensure_ready(deadline)
+            link.ensure_ready(deadline)
         if small:
-            install_helper_small(board, deadline)
+            install_helper_small(link, deadline)
         if upload is not None:
             upload()
         nonce = new_nonce()
-        sending_helper = upload is None and not board.helper_ready
+        sending_helper = upload is None and not link.helper_ready
         if upload is not None:
             frame = integrity.stored_call(STORED, body.decode("utf-8"), nonce)
         else:
-            frame = integrity.envelope(body, nonce, with_helper=not board.helper_ready)
+            frame = integrity.envelope(body, nonce, with_helper=not link.helper_ready)
         try:
-            result = board._exec_frame(
+            result = run_frame(
+                link,
                 frame,
                 make_marker(nonce),
                 deadline,
@@ -72,8 +71,8 @@ def run_checked(
         except BoardTimeout as timeout:
             timeout.partial_output = _without_start_tag(timeout.partial_output.encode()).decode()
             raise
-        board.helper_ready = not integrity.helper_broken(result.error, sending_helper)
-        if not result.error or integrity.ran(result.stdout, result.error, board.interrupt_sent):
+        link.helper_ready = not integrity.helper_broken(result.error, sending_helper)
+        if not result.error or integrity.ran(result.stdout, result.error, link.interrupt_sent):
             return ExecResult(
                 _without_start_tag(result.stdout),
                 integrity.clean_traceback(result.error),
@@ -81,54 +80,54 @@ def run_checked(
                 result.exited,
                 result.rebooted,
             )
-        log.warning("%s: code arrived damaged (attempt %d), resending", board.name, attempt)
+        log.warning("%s: code arrived damaged (attempt %d), resending", link.name, attempt)
     raise LinkCorrupted(
-        f"board {board.name!r}: the link damaged the code {integrity.RESENDS + 1} times in a "
+        f"board {link.name!r}: the link damaged the code {integrity.RESENDS + 1} times in a "
         "row; it did not run",
         ran=False,
     )
 
 
-def run_small_checked(board: Board, code: str, deadline: Deadline, sink: TextSink) -> ExecResult:
+def run_small_checked(link: Link, code: str, deadline: Deadline, sink: TextSink) -> ExecResult:
     """A checked exec on a board without raw-paste: the envelope in one write when it fits;
     else the code is uploaded by the input() loader and its echo compared with what was sent
     (no board memory spent on a checksum: 32 KB programs still fit), uploaded again while the
     echo differs; code the loader cannot take is checked by the helper."""
     body = code.encode("utf-8")
     sample = integrity.envelope(body, new_nonce(), with_helper=False)
-    if len(sample) < board.small_input:
-        return run_checked(board, body, deadline, sink)
+    if len(sample) < link.small_input:
+        return run_checked(link, body, deadline, sink)
     if not echo_uploadable(code):
-        upload = lambda: upload_code(board, code, deadline)  # noqa: E731
-        return run_checked(board, body, deadline, sink, upload=upload)
-    install_helper_small(board, deadline)  # the code may use it (Board.eval does)
+        upload = lambda: upload_code(link, code, deadline)  # noqa: E731
+        return run_checked(link, body, deadline, sink, upload=upload)
+    install_helper_small(link, deadline)  # the code may use it (Board.eval does)
     for attempt in range(1, integrity.RESENDS + 2):
         try:
-            upload_code(board, code, deadline, verify=True)
+            upload_code(link, code, deadline, verify=True)
         except LinkCorrupted:
-            log.warning("%s: upload arrived damaged (attempt %d), resending", board.name, attempt)
-            board._ensure_ready(deadline)
+            log.warning("%s: upload arrived damaged (attempt %d), resending", link.name, attempt)
+            link.ensure_ready(deadline)
             continue
-        return run_uploaded(board, deadline, sink)
+        return run_uploaded(link, deadline, sink)
     raise LinkCorrupted(
-        f"board {board.name!r}: the link damaged the uploaded code {integrity.RESENDS + 1} "
+        f"board {link.name!r}: the link damaged the uploaded code {integrity.RESENDS + 1} "
         "times in a row; it did not run",
         ran=False,
     )
 
 
-def install_helper_small(board: Board, deadline: Deadline) -> None:
+def install_helper_small(link: Link, deadline: Deadline) -> None:
     """Boards without raw-paste: upload the integrity helper and define it (once)."""
-    if board.helper_ready:
+    if link.helper_ready:
         return
     source = integrity.helper()
-    upload_code(board, source.decode(), deadline)
+    upload_code(link, source.decode(), deadline)
     # Two statements: together they would not fit in the 63-byte input.
-    board._exec_quiet(f"_k=int.from_bytes({STORED},'little')%{integrity.MODULUS}", deadline)
-    board._exec_quiet(
-        f"if _k=={integrity.checksum(source)}:exec({STORED})\n{STORED}=_k=None", deadline
+    run_quiet(link, f"_k=int.from_bytes({STORED},'little')%{integrity.MODULUS}", deadline)
+    run_quiet(
+        link, f"if _k=={integrity.checksum(source)}:exec({STORED})\n{STORED}=_k=None", deadline
     )
-    board.helper_ready = True
+    link.helper_ready = True
 
 
 def _without_start_tag(stdout: bytes) -> bytes:

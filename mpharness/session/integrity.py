@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 
-from mpharness.files.device import helper_source
+from mpharness.session.device_code import helper_source
 from mpharness.session.literals import bytes_literal
 
 #: the checksum's modulus (a prime below 2**31)

@@ -18,17 +18,14 @@ flow control. So code too long for one small write is uploaded into a board-side
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from mpharness.deadline import Deadline
 from mpharness.errors import BoardTimeout, LinkCorrupted, ProtocolError
 from mpharness.protocol import ExecFinished, State, Stdout, make_marker, new_nonce, with_end_marker
 from mpharness.session.chunking import source_literals
+from mpharness.session.frame_exec import run_code, run_frame, run_quiet
+from mpharness.session.link import Link
+from mpharness.session.output import TextSink
 from mpharness.session.results import ExecResult
-
-if TYPE_CHECKING:
-    from mpharness.session.board import Board
-    from mpharness.session.output import TextSink
 
 LOADER = "_mph=[]\nl=input()\nwhile l!='~~':_mph.append(l);l=input()"
 END_LINE = "~~"
@@ -45,7 +42,7 @@ def echo_uploadable(text: str) -> bool:
     return all(_printable(line) and line != END_LINE for line in text.lstrip("\n").split("\n"))
 
 
-def upload_source(board: Board, text: str, deadline: Deadline, verify: bool = False) -> None:
+def upload_source(link: Link, text: str, deadline: Deadline, verify: bool = False) -> None:
     """Leave ``text`` in the board-side global ``_mph`` (a str).
 
     Leading blank lines (the padding that keeps line numbers) are not sent one by one: the
@@ -56,89 +53,90 @@ def upload_source(board: Board, text: str, deadline: Deadline, verify: bool = Fa
     pad = len(text) - len(body)
     lines = body.split("\n")
     if echo_uploadable(text):
-        _upload_by_echo(board, lines, deadline, verify=verify)
-        board._exec_quiet(f"_mph='\\n'*{pad}+'\\n'.join(_mph)\ngc.collect()", deadline)
+        feed_lines(link, lines, deadline, verify=verify)
+        run_quiet(link, f"_mph='\\n'*{pad}+'\\n'.join(_mph)\ngc.collect()", deadline)
         return
-    limit = board.small_input - len("_mph.append()") - 1
+    limit = link.small_input - len("_mph.append()") - 1
     for literal in source_literals(body, limit):
-        board._exec_quiet(f"_mph.append({literal})", deadline)
-    board._exec_quiet(f"_mph='\\n'*{pad}+''.join(_mph)\ngc.collect()", deadline)
+        run_quiet(link, f"_mph.append({literal})", deadline)
+    run_quiet(link, f"_mph='\\n'*{pad}+''.join(_mph)\ngc.collect()", deadline)
 
 
 def _feed(
-    board: Board, deadline: Deadline, echo: bytearray | None = None
+    link: Link, deadline: Deadline, echo: bytearray | None = None
 ) -> tuple[int, ExecFinished | None]:
     """Read once; give the bytes to the machine; returns how many arrived, and the loader's
     end if it came. A loader that ended with an error is raised as ProtocolError. ``echo``
     collects the loader's output (the echo)."""
-    data = board.transport.read(deadline)
+    data = link.transport.read(deadline)
     if not data:
         if deadline.expired():
             raise BoardTimeout("code upload", deadline.budget)
         return 0, None
-    for event in board.machine.receive(data):
+    for event in link.machine.receive(data):
         if echo is not None and isinstance(event, Stdout):
             echo += event.data
         if isinstance(event, ExecFinished):
             if event.error:
                 detail = event.error.decode("utf-8", "replace").strip()
-                raise ProtocolError(f"board {board.name!r} failed to load code: {detail[-300:]}")
+                raise ProtocolError(f"board {link.name!r} failed to load code: {detail[-300:]}")
             return len(data), event
     return len(data), None
 
 
-def _upload_by_echo(
-    board: Board, lines: list[str], deadline: Deadline, loader: str = LOADER, verify: bool = False
+def feed_lines(
+    link: Link, lines: list[str], deadline: Deadline, loader: str = LOADER, verify: bool = False
 ) -> None:
-    """Send ``lines`` (printable ASCII, never ``~~``) to a running ``input()`` loop, flow
-    controlled by their echo. ``loader`` (≤ 63 bytes) reads lines until ``~~``. ``verify``:
-    the echo must equal what was sent, else LinkCorrupted once the loader has ended."""
+    """Run ``loader`` (≤ 63 bytes, a loop that reads ``input()`` lines until ``~~``) and send
+    it ``lines`` (printable ASCII, never ``~~``), flow controlled by their echo. ``verify``:
+    the echo must equal what was sent, else LinkCorrupted once the loader has ended. The board
+    must be at an idle raw REPL."""
     echo = bytearray() if verify else None
-    board._write(board.machine.begin_exec(loader.encode(), b""))
-    board._flush_code()
-    while board.machine.state is not State.REPLY:
-        _feed(board, deadline)
+    link.write(link.machine.begin_exec(loader.encode(), b""))
+    link.flush_code()
+    while link.machine.state is not State.REPLY:
+        _feed(link, deadline)
     # Lines are packed back to back: flow control counts echoed bytes, not lines.
     data = "".join(line + "\r" for line in lines).encode("ascii")
     for i in range(0, len(data), ECHO_PIECE):
         piece = data[i : i + ECHO_PIECE]
-        board._write(piece)
+        link.write(piece)
         expected = len(piece) + piece.count(b"\r")  # "\r" echoes as "\r\n"
         while expected > 0:
-            count, finished = _feed(board, deadline, echo)
+            count, finished = _feed(link, deadline, echo)
             if finished is not None:
-                raise ProtocolError(f"board {board.name!r} stopped taking code early")
+                raise ProtocolError(f"board {link.name!r} stopped taking code early")
             expected -= count
-    board._write((END_LINE + "\r").encode("ascii"))
-    while _feed(board, deadline, echo)[1] is None:
+    link.write((END_LINE + "\r").encode("ascii"))
+    while _feed(link, deadline, echo)[1] is None:
         pass
     if echo is not None and bytes(echo) != (data + END_LINE.encode() + b"\r").replace(
         b"\r", b"\r\n"
     ):
-        raise LinkCorrupted(f"board {board.name!r}: the link damaged uploaded code", ran=False)
+        raise LinkCorrupted(f"board {link.name!r}: the link damaged uploaded code", ran=False)
 
 
-def exec_small(board: Board, code: str, deadline: Deadline, sink: TextSink) -> ExecResult:
-    """Exec on a board without raw-paste: never more than ``board.small_input`` bytes in
+def exec_small(link: Link, code: str, deadline: Deadline, sink: TextSink) -> ExecResult:
+    """Exec on a board without raw-paste: never more than ``link.small_input`` bytes in
     flight. Short code goes in one write; longer code is uploaded into ``_mph`` and run with
     ``exec`` (checked execs: :func:`mpharness.session.checked_exec.run_small_checked`)."""
     nonce = new_nonce()
     body = with_end_marker(code, nonce)
-    if len(body) < board.small_input:
-        return board._exec_frame(body, make_marker(nonce), deadline, sink)
-    upload_code(board, code, deadline)
-    return run_uploaded(board, deadline, sink)
+    if len(body) < link.small_input:
+        return run_frame(link, body, make_marker(nonce), deadline, sink)
+    upload_code(link, code, deadline)
+    return run_uploaded(link, deadline, sink)
 
 
-def upload_code(board: Board, code: str, deadline: Deadline, verify: bool = False) -> None:
+def upload_code(link: Link, code: str, deadline: Deadline, verify: bool = False) -> None:
     """Leave ``code`` in the board-side str ``_mph`` (see :func:`upload_source`)."""
-    board._exec_quiet("_mph=None\nimport gc\ngc.collect()\n_mph=[]", deadline)
-    upload_source(board, code, deadline, verify=verify)
+    run_quiet(link, "_mph=None\nimport gc\ngc.collect()\n_mph=[]", deadline)
+    upload_source(link, code, deadline, verify=verify)
 
 
-def run_uploaded(board: Board, deadline: Deadline, sink: TextSink) -> ExecResult:
+def run_uploaded(link: Link, deadline: Deadline, sink: TextSink) -> ExecResult:
     """Run the code uploaded into ``_mph``, reported as ``<stdin>`` as if sent whole."""
-    result = board._exec_once("exec(_mph)", deadline, sink)
+    result = run_code(link, "exec(_mph)", deadline, sink)
     if not result.error:
         return result
     # Drop the loader's own frame; the code's frames are its own.

@@ -15,7 +15,7 @@ import pytest
 import mpharness
 from mpharness.files import binary as _fsbinary
 from mpharness.files.binary import END_OF_DATA, ESC, TransferCheckError, decode_read, escape
-from mpharness.files.device import call, device_code
+from mpharness.session.device_code import call, device_code
 from mpharness.virtual.shaped_urls import shaped_url
 from tests.conftest import require_virtual_board
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 import mpharness
+from mpharness.board import Board, Timeouts
 from mpharness.deadline import Deadline
 from mpharness.errors import ConfigError, ConnectError
 from mpharness.session import recovery
-from mpharness.session.board import Board, Timeouts
 from mpharness.transports.ssh import (
     SshTransport,
     local_agent_command,
