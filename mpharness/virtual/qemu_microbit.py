@@ -223,7 +223,7 @@ class QemuBoardTransport(Transport):
                 log.info("relaunching QEMU micro:bit: %s", self._error or "it stopped reading")
                 self._shutdown()
                 self._wake_readers()
-                self._start(deadline)
+                self.start(deadline)
                 return
             assert self._qmp is not None
             self._discard_output()
@@ -245,7 +245,7 @@ class QemuBoardTransport(Transport):
 
     # -- start and stop -----------------------------------------------------------------------
 
-    def _start(self, deadline: Deadline) -> None:
+    def start(self, deadline: Deadline) -> None:
         """Launch QEMU and wait for the friendly prompt; keep the boot output for ``read``."""
         started = time.monotonic()
         uart, uart_theirs = socket.socketpair()
@@ -417,7 +417,7 @@ def open_qemu_board(
         )
     transport = QemuBoardTransport(machine, path, firmware)
     try:
-        transport._start(Deadline.after(timeout))
+        transport.start(Deadline.after(timeout))
     except BaseException:
         transport.close()
         raise
