@@ -107,6 +107,8 @@ def exec_bytes(
     Raises:
         RemoteError: as :meth:`Board.exec` does.
     """
-    result = board.exec_raw(code, timeout=timeout, on_bytes=on_bytes, checked=checked)
+    result = board.exec_raw(
+        code, timeout=timeout, on_bytes=on_bytes, checked=checked, keep_output=None
+    )
     raise_for_error(result)
     return result.stdout

@@ -31,6 +31,8 @@ from mpharness.files import transfers as transfer
 from mpharness.files.caps import Caps, FileStat, Progress
 from mpharness.files.device import os_error
 from mpharness.session.device_code import call, device_code, helper_source
+from mpharness.session.output import decode_output
+from mpharness.session.results import raise_for_error
 
 if TYPE_CHECKING:
     from mpharness.session.repl_session import ReplSession
@@ -83,7 +85,12 @@ class BoardFS:
     def run(self, code: str, path: str, on_output: Callable[[str], None] | None = None) -> str:
         """Exec ``code``; a board ``OSError`` is raised as the matching host ``OSError``."""
         try:
-            return self.board.exec(code, timeout=self.timeout, on_output=on_output)
+            # file contents and listings come back as stdout: keep all of it
+            result = self.board.exec_raw(
+                code, timeout=self.timeout, on_output=on_output, keep_output=None
+            )
+            raise_for_error(result)
+            return decode_output(result.stdout)
         except RemoteError as err:
             raise os_error(err, path) from None
 

@@ -59,6 +59,10 @@ class State(enum.Enum):
 #: Bytes of the request itself that sit in the device's stdin buffer next to pipelined code.
 _PIPELINE_OVERHEAD = len(c.PASTE_REQUEST) + 1
 _CREDIT = bytes([c.PASTE_CREDIT])
+#: stdout bytes a finished reply keeps at each end; a flood's middle is streamed, then dropped
+OUTPUT_KEEP = 256 * 1024
+#: bytes dropped at least at once (dropping copies the kept part)
+_MIN_DROP = 64 * 1024
 
 
 def refuse_control_bytes(code: bytes) -> None:
@@ -90,6 +94,9 @@ class RawReplMachine:
         self._scan_from = 0
         self._streamed = 0
         self._reboot_seen = False
+        self._dropped = 0
+        #: stdout bytes kept per exec at each end (the middle of a flood is counted, not kept)
+        self.output_keep = OUTPUT_KEEP
 
     # ----------------------------------------------------------------- commands
     def enter_raw(self) -> bytes:
@@ -174,6 +181,10 @@ class RawReplMachine:
         else:
             out, self._out = self._out[:limit], self._out[limit:]
         return out
+
+    def pending_reply_bytes(self) -> int:
+        """Device bytes the machine holds on to (bounded during a reply, whatever its length)."""
+        return len(self._buf)
 
     # ----------------------------------------------------------------- input
     def receive(self, data: bytes) -> list[Event]:
@@ -324,6 +335,7 @@ class RawReplMachine:
         self.state = State.REPLY
         self._scan_from = 0
         self._streamed = 0
+        self._dropped = 0
 
     def _on_reply(self, events: list[Event]) -> None:
         end, streamable, self._scan_from = scan(
@@ -337,13 +349,35 @@ class RawReplMachine:
             if streamable > self._streamed:
                 events.append(Stdout(self._buf[self._streamed : streamable]))
                 self._streamed = streamable
+            self._drop_middle()
             return
         if len(end.stdout) > self._streamed:
             events.append(Stdout(end.stdout[self._streamed :]))
-        events.append(ExecFinished(end.stdout, end.error, end.completed, end.exited, end.rebooting))
+        stdout = end.stdout
+        keep = self.output_keep
+        if self._dropped:
+            dropped = self._dropped + max(0, len(stdout) - 2 * keep)
+            note = b"\n[... %d bytes of output dropped ...]\n" % dropped
+            stdout = stdout[:keep] + note + stdout[-keep:]
+        events.append(ExecFinished(stdout, end.error, end.completed, end.exited, end.rebooting))
         self._buf = self._buf[end.consumed :]
         self.state = State.REBOOTING if end.rebooting else State.READY
         self._reboot_seen = False
+        self._dropped = 0
+
+    def _drop_middle(self) -> None:
+        """Keep a reply's memory bounded: of the stdout already streamed and scanned past,
+        keep the first and the last ``output_keep`` bytes and count the rest (the events
+        streamed it all; the finished reply says how much it left out)."""
+        keep = self.output_keep
+        cut_end = min(self._streamed, self._scan_from) - keep
+        if cut_end - keep < max(keep, _MIN_DROP):
+            return
+        self._buf = self._buf[:keep] + self._buf[cut_end:]
+        dropped = cut_end - keep
+        self._streamed -= dropped
+        self._scan_from -= dropped
+        self._dropped += dropped
 
     def _on_rebooting(self, events: list[Event]) -> None:
         if not self._reboot_seen:
@@ -383,6 +417,7 @@ class RawReplMachine:
         self._scan_from = 0
         self._streamed = 0
         self._reboot_seen = False
+        self._dropped = 0
 
 
 _HANDLERS = {

@@ -41,6 +41,12 @@ pieces of a traceback (the header, ``  File "``, the file name, ``", line ``, ..
 
 None of this touches the marker rule: a completed result still needs the marker.
 
+A ``\x04`` followed by more than :data:`FRAME_LIMIT` bytes without the frame's closing
+``\x04`` (or, after ``\x04\x04``, without reboot text or another ``\x04``) was printed by the
+program: no error section or reboot line is that long. The scan moves on, so a program that
+prints ``\x04`` and then floods is streamed, and memory stays bounded. (A board exception
+whose message is longer than that would be read as output, and the exec ends at its deadline.)
+
 :func:`scan` is pure: it looks at everything received since the reply began and either
 finds the end or says how many leading bytes are certainly stdout (safe to stream).
 """
@@ -56,6 +62,8 @@ _EOLS = (b"\r\n", b"\n", b"")
 #: Text that confirms a SystemExit frame: the reboot line, or the raw banner it ends with.
 _REBOOT_SIGNS = (b"soft reboot", b"raw REPL; CTRL-B to exit\r\n>")
 _TRACEBACK = b"Traceback (most recent call last):"
+#: bytes after a candidate ``\x04`` that an error section or reboot line never reaches
+FRAME_LIMIT = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -278,9 +286,12 @@ def scan(
     pos = start
     while True:
         p = buf.find(_EOT, pos)
-        if p < 0:
-            return None, _streamable(buf, len(buf), marker, streamed), pos
+        if p < 0:  # no \x04 up to here: the next scan starts at the end
+            return None, _streamable(buf, len(buf), marker, streamed), len(buf)
         q = buf.find(_EOT, p + 1)
+        if q < 0 and len(buf) - p > FRAME_LIMIT:
+            pos = p + 1  # no error section is that long: the program printed this \x04
+            continue
         if q < 0 or q + 1 >= len(buf):
             return None, _streamable(buf, p, marker, streamed), pos
         if marker:
@@ -291,6 +302,6 @@ def scan(
             end, wait = _not_completed(buf, p, q, marker, exit_returns_prompt)
             if end is not None:
                 return end, 0, p
-            if wait:
+            if wait and len(buf) - q <= FRAME_LIMIT:
                 return None, _streamable(buf, p, marker, streamed), pos
         pos = p + 1  # a \x04 the program printed itself

@@ -43,7 +43,7 @@ from mpharness.protocol import (
 )
 from mpharness.protocol import constants as c
 from mpharness.session.chunking import SMALL_BOARD_INPUT
-from mpharness.session.output import TextSink, decode_output
+from mpharness.session.output import BoundedOutput, TextSink, decode_output
 from mpharness.session.results import ExecResult
 from mpharness.transports.base import Transport
 
@@ -149,7 +149,7 @@ class Link:
             BoardTimeout: the deadline passed first (``phase`` names what was awaited).
             BoardReset: the board rebooted into its friendly REPL meanwhile.
         """
-        partial = bytearray()
+        partial = BoundedOutput()
         backlog = self._backlog
         while True:
             if backlog:
@@ -167,17 +167,17 @@ class Link:
                 )
                 if not data:
                     if deadline.expired():
-                        raise BoardTimeout(phase, deadline.budget, decode_output(bytes(partial)))
+                        raise BoardTimeout(phase, deadline.budget, partial.text())
                     self._maybe_resend_ctrl_c()
                     continue
                 events = self.machine.receive(data)
             for i, event in enumerate(events):
                 if isinstance(event, Stdout):
-                    partial += event.data
+                    partial.feed(event.data)
                     if sink is not None:
                         sink.feed(event.data)
                     if partial.endswith(FRIENDLY_PROMPT):
-                        self._check_reset(partial)
+                        self._check_reset(partial.tail(400))
                 elif isinstance(event, Noise):
                     log.debug("%s: noise %r", self.name, event.data[:200])
                 if isinstance(event, ExecFinished):
@@ -185,6 +185,11 @@ class Link:
                 if isinstance(event, until):
                     backlog.extend(events[i + 1 :])
                     return event
+            # A board that never stops talking must not outlive the deadline: the check
+            # above runs only when a read comes back empty.
+            if deadline.expired():
+                raise BoardTimeout(phase, deadline.budget, partial.text())
+            self._maybe_resend_ctrl_c()
 
     def drain(self, deadline: Deadline) -> None:
         """Read and discard (as noise) until the deadline."""
@@ -357,9 +362,8 @@ class Link:
         self.transport.reconnect(deadline)
         self.enter_raw(deadline)
 
-    def _check_reset(self, output: bytearray) -> None:
+    def _check_reset(self, tail: bytes) -> None:
         """A boot banner and a friendly prompt at the end of the output: the board reset."""
-        tail = bytes(output[-400:])
         if BOOT_BANNER in tail and tail.rfind(BOOT_BANNER) > tail.rfind(b"\x04"):
             self.machine.forget()
             self.restarts += 1

@@ -15,6 +15,49 @@ def decode_output(data: bytes) -> str:
     return data.decode("utf-8", "replace").replace("\r\n", "\n")
 
 
+class BoundedOutput:
+    """Output kept for a message (a timeout's partial output): the first and the last
+    ``keep`` bytes, with the number left out in between."""
+
+    def __init__(self, keep: int = 64 * 1024) -> None:
+        self._keep = keep
+        self._head = bytearray()
+        self._tail = bytearray()
+        self._dropped = 0
+
+    def feed(self, data: bytes) -> None:
+        room = self._keep - len(self._head)
+        if room > 0:
+            self._head += data[:room]
+            data = data[room:]
+        if not data:
+            return
+        self._tail += data
+        excess = len(self._tail) - self._keep
+        if excess > self._keep:  # trim in large steps: each trim copies the tail
+            del self._tail[:excess]
+            self._dropped += excess
+
+    def tail(self, size: int) -> bytes:
+        """The last ``size`` bytes kept."""
+        return bytes((self._head + self._tail)[-size:])
+
+    def endswith(self, suffix: bytes) -> bool:
+        """Whether the output so far ends with ``suffix``."""
+        return (self._head + self._tail[-len(suffix) :]).endswith(suffix)
+
+    def text(self) -> str:
+        """:meth:`getvalue` decoded as :func:`decode_output` does."""
+        return decode_output(self.getvalue())
+
+    def getvalue(self) -> bytes:
+        """Head, a note saying how much was left out (if anything), tail."""
+        if not self._dropped:
+            return bytes(self._head + self._tail)
+        note = b"\n[... %d bytes of output dropped ...]\n" % self._dropped
+        return bytes(self._head) + note + bytes(self._tail)
+
+
 class TextSink:
     """Decodes streamed stdout incrementally and passes text to a callback.
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from mpharness.deadline import Deadline
 from mpharness.errors import BoardBroken
+from mpharness.protocol.machine import OUTPUT_KEEP
 from mpharness.session import checked_exec, recovery
 from mpharness.session.chunking import split_for_small_boards
 from mpharness.session.frame_exec import run_code, run_frame, run_quiet
@@ -41,6 +42,26 @@ if TYPE_CHECKING:
 __all__ = ["ExecResult", "ReplSession", "Timeouts"]
 
 _Session = TypeVar("_Session", bound="ReplSession")
+
+#: ``keep_output=None``: no limit
+KEEP_ALL = 1 << 62
+#: ``timeout=DEFAULT`` (exec, eval): the session's default budget for the phase
+DEFAULT = -1.0
+
+
+def _budget(
+    timeout: float | None, default: float | None, sentinel: float | None = DEFAULT
+) -> float | None:
+    """The seconds a call may take: ``sentinel`` means ``default``; None means no limit.
+
+    Raises:
+        ValueError: a negative timeout (other than the sentinel) or NaN.
+    """
+    if timeout is sentinel or timeout == sentinel:
+        return default
+    if timeout is not None and not timeout >= 0:  # also NaN
+        raise ValueError(f"timeout must be None or a number of seconds >= 0, got {timeout!r}")
+    return timeout
 
 
 class ReplSession:
@@ -195,6 +216,7 @@ class ReplSession:
         on_output: OutputCallback | None = None,
         on_bytes: BytesCallback | None = None,
         checked: bool | None = None,
+        keep_output: int | None = OUTPUT_KEEP,
     ) -> ExecResult:
         """Run ``code`` and return the raw framed result without raising for board errors.
 
@@ -203,10 +225,14 @@ class ReplSession:
         ``on_bytes`` gets stdout bytes as they stream in, undecoded (binary output).
         ``checked``: run it as a checked exec or not (default: the board's ``integrity``);
         bulk data whose result is verified anyway (a file's hash) may skip the envelope.
+        ``keep_output``: of a longer stdout, the result keeps this many bytes at each end and
+        says how many it left out (the callbacks see every byte); None keeps everything
+        (for output whose size the caller knows, such as a file being read).
         """
-        deadline = Deadline.after(self.timeouts.exec if timeout == -1.0 else timeout)
+        deadline = Deadline.after(_budget(timeout, self.timeouts.exec))
         link = self.link
         link.ensure_ready(deadline)
+        self.machine.output_keep = KEEP_ALL if keep_output is None else keep_output
         sink = TextSink(on_output, on_bytes)
         if self.machine.paste_supported is None:
             self._learn_paste_support(deadline)
@@ -236,7 +262,7 @@ class ReplSession:
         """Run ``loader`` (at most 63 bytes: a loop reading ``input()`` lines until ``~~``)
         and send it ``lines`` (printable ASCII), flow controlled by their echo: the way to
         move data onto boards without raw-paste without overrunning their input buffer."""
-        deadline = Deadline.after(self.timeouts.exec if timeout == -1.0 else timeout)
+        deadline = Deadline.after(_budget(timeout, self.timeouts.exec))
         self.link.ensure_ready(deadline)
         feed_lines(self.link, lines, deadline, loader=loader)
 
@@ -246,18 +272,18 @@ class ReplSession:
         Returns:
             The boot output printed between the reboot line and the raw banner (boot.py).
         """
-        deadline = Deadline.after(self.timeouts.soft_reset if timeout is None else timeout)
+        deadline = Deadline.after(_budget(timeout, self.timeouts.soft_reset, None))
         self.link.ensure_ready(deadline)
         return self.link.soft_reset(deadline)
 
     def hard_reset(self, *, timeout: float | None = None) -> str:
         """Reset the MCU (DTR/RTS on serial, respawn on virtual boards) and re-enter raw REPL."""
-        deadline = Deadline.after(self.timeouts.soft_reset if timeout is None else timeout)
+        deadline = Deadline.after(_budget(timeout, self.timeouts.soft_reset, None))
         return self.link.hard_reset(deadline)
 
     def enter_raw_repl(self, *, timeout: float | None = None) -> None:
         """Bring the board from any state to an idle raw REPL (Ctrl-C, Ctrl-A)."""
-        deadline = Deadline.after(self.timeouts.enter_raw if timeout is None else timeout)
+        deadline = Deadline.after(_budget(timeout, self.timeouts.enter_raw, None))
         self.link.enter_raw(deadline)
 
     def leave_raw_repl(self) -> None:
@@ -278,7 +304,7 @@ class ReplSession:
         Raises:
             BoardBroken: nothing worked; ``.attempts`` lists what was tried.
         """
-        budget = self.timeouts.recovery if timeout is None else timeout
+        budget = _budget(timeout, self.timeouts.recovery, None)
         recovery.recover(self.link, Deadline.after(budget))
 
     def info(self, *, refresh: bool = False) -> dict[str, Any]:

@@ -68,10 +68,10 @@ def _feed(
     """Read once; give the bytes to the machine; returns how many arrived, and the loader's
     end if it came. A loader that ended with an error is raised as ProtocolError. ``echo``
     collects the loader's output (the echo)."""
+    if deadline.expired():  # checked before reading: a chatty board never reads empty
+        raise BoardTimeout("code upload", deadline.budget)
     data = link.transport.read(deadline)
     if not data:
-        if deadline.expired():
-            raise BoardTimeout("code upload", deadline.budget)
         return 0, None
     for event in link.machine.receive(data):
         if echo is not None and isinstance(event, Stdout):

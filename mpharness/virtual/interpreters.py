@@ -172,9 +172,11 @@ class Launcher:
                         interp.exit_signal = message.get("signal")
                         interp.ended_at = time.monotonic()
 
-    def drain(self, interp: Interp, sink: bytearray) -> None:
-        """Move what ``interp``'s pty has now into ``sink``; notice the end of its stream."""
-        while not interp.eof:
+    def drain(self, interp: Interp, sink: bytearray, limit: int | None = None) -> None:
+        """Move what ``interp``'s pty has now into ``sink`` (at most about ``limit`` bytes: a
+        program that prints as fast as we read never leaves the pty empty); notice the end
+        of its stream."""
+        while not interp.eof and (limit is None or len(sink) < limit):
             data = read_some(interp.master)
             if data is None:
                 interp.eof = True

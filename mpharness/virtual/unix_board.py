@@ -264,7 +264,7 @@ class UnixBoardTransport(Transport):
         cur = self._require_cur()
         if self._reboot is None:
             fresh = bytearray()
-            self._procs.drain(cur, fresh)
+            self._procs.drain(cur, fresh, limit=size)
             if fresh:
                 self._accept(bytes(fresh))
                 return self._take(size)
