@@ -17,12 +17,17 @@ States::
     READY --begin_exec (paste known absent)--> AWAIT_OK
     REPLY --frame end--> READY  |  --SystemExit--> REBOOTING
     READY --begin_soft_reset--> REBOOTING --"soft reboot\\r\\n"…banner--> READY
+    READY --begin_sync--> SYNCING --the token's own reply--> READY
 
 Device bytes that fit no frame (timer callbacks printing, boot text, a stale banner) come
-out as :class:`~mpharness.protocol.events.Noise`; markers are searched for, never assumed
-to sit at a fixed position. Once raw-paste support is known, a small exec is *pipelined*:
-the request, the code and the end byte leave in one write (they fit in the first two
-windows the device grants), so an exec costs one round trip.
+out as :class:`~mpharness.protocol.events.Noise`. On a slow link an answer can arrive after
+the host gave up on it and asked again, so every state change is confirmed by an answer that
+can only belong to it: a reboot ends at a banner only after its ``soft reboot`` line (a banner
+before it answers an earlier Ctrl-A), and :meth:`RawReplMachine.begin_sync` runs a statement
+that prints a fresh token, whose reply comes after every stale answer still in flight.
+Markers are searched for, never assumed to sit at a fixed position. Once raw-paste support
+is known, a small exec is *pipelined*: the request, the code and the end byte leave in one
+write (they fit in the first two windows the device grants), so an exec costs one round trip.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ class State(enum.Enum):
     AWAIT_OK = "raw REPL OK"
     REPLY = "exec reply"
     REBOOTING = "soft reboot"
+    SYNCING = "confirming the raw REPL"
 
 
 #: Bytes of the request itself that sit in the device's stdin buffer next to pipelined code.
@@ -95,6 +101,10 @@ class RawReplMachine:
         self._streamed = 0
         self._reboot_seen = False
         self._dropped = 0
+        self._sync_token = b""
+        #: a host-initiated soft reset: only a banner after the reboot line ends it (a SystemExit
+        #: reboot, confirmed by the reply's framing, may come from firmware that prints none)
+        self._need_reboot_line = False
         #: stdout bytes kept per exec at each end (the middle of a flood is counted, not kept)
         self.output_keep = OUTPUT_KEEP
 
@@ -109,6 +119,17 @@ class RawReplMachine:
         """The board's state is unknown again (after a timeout, interrupt or link loss)."""
         self._reset_buffers()
         self.state = State.UNKNOWN
+
+    def begin_sync(self, token: bytes) -> bytes:
+        """From the idle raw REPL, confirm it past stale answers (banners of entry sequences
+        that were sent again): returns the bytes of a plain raw exec that prints ``token``
+        (ASCII letters and digits). Everything before its reply is noise; the reply ends in a
+        :class:`~mpharness.protocol.events.RawReplReady` with an empty preamble."""
+        self._require(State.READY, "confirm the raw REPL")
+        self._sync_token = token
+        self.state = State.SYNCING
+        half = len(token) // 2  # the code never holds the token itself (an echo is no answer)
+        return b"print('" + token[:half] + b"'+'" + token[half:] + b"')" + c.CTRL_D
 
     def begin_exec(self, code: bytes, marker: bytes) -> bytes:
         """Start one exec of ``code``; returns the bytes to write now.
@@ -139,6 +160,7 @@ class RawReplMachine:
         self._require(State.READY, "soft-reset")
         self._reset_buffers()
         self.state = State.REBOOTING
+        self._need_reboot_line = True
         return c.CTRL_D
 
     def expect_reboot(self) -> None:
@@ -392,8 +414,30 @@ class RawReplMachine:
         at = self._buf.find(c.RAW_BANNER)
         if at < 0:
             return
+        end = at + len(c.RAW_BANNER)
+        if not self._reboot_seen and self._need_reboot_line:
+            # a banner before the reboot line answers an earlier Ctrl-A (a slow link); every
+            # firmware prints "soft reboot" when the host resets it (protocols.md §4)
+            events.append(Noise(self._buf[:end]))
+            self._buf = self._buf[end:]
+            return
         events.append(RebootDone(self._buf[:at]))
-        self._buf = self._buf[at + len(c.RAW_BANNER) :]
+        self._buf = self._buf[end:]
+        self.state = State.READY
+        self._need_reboot_line = False
+
+    def _on_syncing(self, events: list[Event]) -> None:
+        at = self._buf.find(self._sync_token)
+        if at < 0:
+            self._spill_noise(events, len(self._sync_token) - 1)
+            return
+        end = self._buf.find(c.CTRL_D + b">", at)
+        if end < 0:
+            return
+        if at:
+            events.append(Noise(self._buf[:at]))
+        events.append(RawReplReady(b""))
+        self._buf = self._buf[end + 2 :]
         self.state = State.READY
 
     # ----------------------------------------------------------------- helpers
@@ -418,6 +462,7 @@ class RawReplMachine:
         self._streamed = 0
         self._reboot_seen = False
         self._dropped = 0
+        self._need_reboot_line = False
 
 
 _HANDLERS = {
@@ -430,4 +475,5 @@ _HANDLERS = {
     State.AWAIT_OK: RawReplMachine._on_await_ok,
     State.REPLY: RawReplMachine._on_reply,
     State.REBOOTING: RawReplMachine._on_rebooting,
+    State.SYNCING: RawReplMachine._on_syncing,
 }

@@ -17,6 +17,14 @@ does not answer it), soft and hard reset, reconnect. It raises what went wrong
 to do about it to its callers (:mod:`mpharness.session.frame_exec`,
 :mod:`mpharness.session.recovery`): it imports nothing of the session layer above it.
 
+Slow links (USB bridges, remote rigs, QEMU's ``-serial pty``: answers up to seconds late) are
+why the link measures the round trip: every answer to a request it timed (the raw banner, an
+exec's acceptance, a sync) gives a sample, and :attr:`Link.rtt` follows them (up at once,
+down slowly). Every wait for an answer and every resend is paced by it (:meth:`patience`),
+never by a fixed quarter second alone; an entry sequence that had to be sent again is
+confirmed by a nonce'd exchange whose reply comes after every stale answer still in flight
+(:meth:`RawReplMachine.begin_sync`). Timeouts name the round trip they measured.
+
 The link also keeps what the board's interpreter holds for the session: whether the integrity
 helper is defined (``helper_ready``) and a count of interpreter restarts (``restarts``), so
 that layers caching facts about the interpreter know when they went stale.
@@ -26,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 
@@ -40,6 +49,7 @@ from mpharness.protocol import (
     RebootDone,
     State,
     Stdout,
+    new_nonce,
 )
 from mpharness.protocol import constants as c
 from mpharness.session.chunking import SMALL_BOARD_INPUT
@@ -60,8 +70,11 @@ _ACCEPT_STATES = (State.PASTE_REQUEST, State.AWAIT_OK)
 CTRL_C_RETRY_S = 0.25
 CTRL_C_RETRIES = 3
 
+#: a round trip from which timeouts mention the latency they measured
+SLOW_LINK_S = 0.2
+
 #: entering the raw REPL: (seconds to let the board settle after Ctrl-C, seconds to wait for
-#: the banner) per try
+#: the banner) per try (at least a few measured round trips: :meth:`Link.patience`)
 ENTER_TRIES = ((0.0, 0.25), (0.1, 0.8), (0.4, 1.5), (1.0, 2.5))
 
 
@@ -94,6 +107,7 @@ class Link:
             an answer, not noise: a checked exec is not resent).
         helper_ready: the integrity helper is defined in the board's interpreter.
         restarts: how many times the interpreter restarted (reboots seen or caused).
+        rtt: the link's measured round trip in seconds (0 until the first answer).
     """
 
     def __init__(self, transport: Transport, *, name: str, url: str, timeouts: Timeouts) -> None:
@@ -108,12 +122,30 @@ class Link:
         self.interrupt_sent = False
         self.helper_ready = False
         self.restarts = 0
+        self.rtt = 0.0
         self._write_lock = threading.Lock()
         self._interrupt_pending = False
         self._ctrl_c_retry: Deadline | None = None
         self._ctrl_c_left = 0
         self._resync_needed = False
         self._backlog: deque[Event] = deque()
+
+    # ----------------------------------------------------------------- the round trip
+    def note_rtt(self, seconds: float) -> None:
+        """A measured round trip: the estimate rises at once and falls slowly (jitter)."""
+        self.rtt = seconds if seconds > self.rtt else 0.75 * self.rtt + 0.25 * seconds
+
+    def patience(self, base: float) -> float:
+        """Seconds to wait for an answer before asking again or giving up: ``base`` on a
+        fast link, a few round trips on a slow one."""
+        return max(base, 3.0 * self.rtt + 0.2)
+
+    def timeout_error(self, phase: str, deadline: Deadline, partial: str = "") -> BoardTimeout:
+        """A :class:`BoardTimeout` that names the round trip measured on a slow link."""
+        error = BoardTimeout(phase, deadline.budget, partial)
+        if self.rtt >= SLOW_LINK_S:
+            error.args = (f"{error.args[0]} (link round trip measured: {self.rtt:.2f} s)",)
+        return error
 
     # ----------------------------------------------------------------- writing
     def write(self, data: bytes) -> None:
@@ -167,7 +199,7 @@ class Link:
                 )
                 if not data:
                     if deadline.expired():
-                        raise BoardTimeout(phase, deadline.budget, partial.text())
+                        raise self.timeout_error(phase, deadline, partial.text())
                     self._maybe_resend_ctrl_c()
                     continue
                 events = self.machine.receive(data)
@@ -188,7 +220,7 @@ class Link:
             # A board that never stops talking must not outlive the deadline: the check
             # above runs only when a read comes back empty.
             if deadline.expired():
-                raise BoardTimeout(phase, deadline.budget, partial.text())
+                raise self.timeout_error(phase, deadline, partial.text())
             self._maybe_resend_ctrl_c()
 
     def drain(self, deadline: Deadline) -> None:
@@ -228,14 +260,18 @@ class Link:
         """Wait (briefly) until the board accepts the code: a board that lost the code (a
         stray Ctrl-C wiped its buffer, bytes dropped) is found out in seconds, not at the end
         of the exec budget. Events that arrive meanwhile are kept for :meth:`pump`."""
-        accept = deadline.sooner(self.timeouts.accept)
+        accept = deadline.sooner(self.patience(self.timeouts.accept))
+        asked = time.monotonic()
+        waiting = self.machine.state in _ACCEPT_STATES
         while self.machine.state in _ACCEPT_STATES and not self._backlog:
             self.flush_code()
+            if accept.expired():
+                raise self.timeout_error("exec acknowledgement", accept)
             data = self.transport.read(accept)
             if data:
                 self._backlog.extend(self.machine.receive(data))
-            elif accept.expired():
-                raise BoardTimeout("exec acknowledgement", accept.budget)
+        if waiting:
+            self.note_rtt(time.monotonic() - asked)
 
     def interrupt_exec(self, deadline: Deadline) -> ExecFinished:
         """Stop the running exec with Ctrl-C (re-sent while unanswered); returns its end.
@@ -257,7 +293,7 @@ class Link:
     def arm_ctrl_c_retry(self) -> None:
         """Re-send Ctrl-C if the board does not answer it soon: one that arrives while the
         board still compiles (right after ``OK``) lands in its input buffer and is lost."""
-        self._ctrl_c_retry = Deadline.after(CTRL_C_RETRY_S)
+        self._ctrl_c_retry = Deadline.after(self.patience(CTRL_C_RETRY_S))
         self._ctrl_c_left = CTRL_C_RETRIES
 
     def _maybe_resend_ctrl_c(self) -> None:
@@ -272,7 +308,7 @@ class Link:
         # A Ctrl-C still in flight when the answer comes would wipe the next command in
         # plain raw mode: re-synchronise (Ctrl-A re-banners after it) before the next exec.
         self._resync_needed = True
-        self._ctrl_c_retry = Deadline.after(CTRL_C_RETRY_S)
+        self._ctrl_c_retry = Deadline.after(self.patience(CTRL_C_RETRY_S))
 
     # ----------------------------------------------------------------- modes and resets
     def ensure_ready(self, deadline: Deadline) -> None:
@@ -302,6 +338,8 @@ class Link:
         """
         self.machine.forget()
         self._backlog.clear()
+        first_sent: float | None = None
+        sent = 0
         for settle, wait in ENTER_TRIES:
             if deadline.expired():
                 break
@@ -309,15 +347,37 @@ class Link:
             if settle:
                 self.drain(deadline.sooner(settle))
             self.write(self.machine.enter_raw())
+            sent += 1
+            first_sent = first_sent or time.monotonic()
             try:
-                event = self.pump(deadline.sooner(wait), RawReplReady, "enter raw REPL")
+                event = self.pump(
+                    deadline.sooner(self.patience(wait)), RawReplReady, "enter raw REPL"
+                )
             except BoardTimeout:
                 continue
             assert isinstance(event, RawReplReady)
+            # an upper bound: the banner may answer the first of the sequences sent
+            self.note_rtt(time.monotonic() - first_sent)
             self.last_boot_output = event.preamble.decode("utf-8", "replace")
+            if sent > 1:
+                self._confirm_raw(deadline)
             return
         self.machine.forget()
-        raise BoardTimeout("enter raw REPL", deadline.budget)
+        raise self.timeout_error("enter raw REPL", deadline)
+
+    def _confirm_raw(self, deadline: Deadline) -> None:
+        """After entry sequences were sent again: a statement that prints a fresh token, whose
+        reply comes after the stale banners still in flight (the link keeps order); they are
+        read as noise, so the next step cannot take one of them for its answer."""
+        asked = time.monotonic()
+        self.write(self.machine.begin_sync(b"mph" + new_nonce()))
+        try:
+            self.pump(deadline, RawReplReady, "confirm raw REPL")
+        except BoardTimeout:
+            self.machine.forget()
+            raise
+        self.rtt = 0.0  # the sync's own round trip is exact: start over from it
+        self.note_rtt(time.monotonic() - asked)
 
     def leave_raw(self) -> None:
         """Switch the board to its friendly REPL (Ctrl-B); the next exec re-enters raw mode."""

@@ -52,10 +52,10 @@ def enter_raw(target: Link | HasLink, deadline: Deadline) -> None:
 def after_exec_timeout(link: Link, timeout: BoardTimeout) -> None:
     """An exec ran out of time: interrupt it, or escalate. Adds to ``timeout.partial_output``."""
     try:
-        event = link.interrupt_exec(Deadline.after(link.timeouts.interrupt))
+        event = link.interrupt_exec(Deadline.after(link.patience(link.timeouts.interrupt)))
     except MPHarnessError as err:
         log.info("%s: Ctrl-C did not stop the code (%s); escalating", link.name, err)
-        recover(link, Deadline.after(link.timeouts.recovery))
+        recover(link, Deadline.after(recovery_budget(link)))
         return
     # The reply's stdout holds everything the code printed, streamed part included.
     timeout.partial_output = decode_output(event.stdout)
@@ -68,9 +68,15 @@ def after_host_interrupt(link: Link) -> None:
     """The host got Ctrl-C while the board ran code: stop the board code too (best effort)."""
     try:
         link.write(link.machine.interrupt())
-        link.pump(Deadline.after(link.timeouts.interrupt), ExecFinished, "interrupt")
+        link.pump(Deadline.after(link.patience(link.timeouts.interrupt)), ExecFinished, "interrupt")
     except (MPHarnessError, KeyboardInterrupt):
         link.machine.forget()
+
+
+def recovery_budget(link: Link) -> float:
+    """The ladder's default budget: the session's, and at least enough round trips for every
+    rung on a slow link."""
+    return max(link.timeouts.recovery, 12 * link.rtt)
 
 
 def _probe(link: Link, deadline: Deadline) -> None:

@@ -304,7 +304,9 @@ class ReplSession:
         Raises:
             BoardBroken: nothing worked; ``.attempts`` lists what was tried.
         """
-        budget = _budget(timeout, self.timeouts.recovery, None)
+        budget = _budget(timeout, None, None)
+        if budget is None:  # the session's budget, enough round trips on a slow link
+            budget = recovery.recovery_budget(self.link)
         recovery.recover(self.link, Deadline.after(budget))
 
     def info(self, *, refresh: bool = False) -> dict[str, Any]:
