@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from mpharness.deadline import Deadline
 from mpharness.errors import ConfigError, ConnectError, MPHarnessError
 from mpharness.rigs.boardspec import INTEGRITY_MODES
+from mpharness.secret import redact_url
 from mpharness.session.board import Board, Timeouts
 from mpharness.sharing import leases
 from mpharness.sharing.board_pool import lease_keys, lease_one_of
@@ -144,7 +145,13 @@ def _open_spec(spec: BoardSpec, timeout: float | None, soft_reset: bool) -> Boar
         except ConnectError as err:
             errors.append(str(err))
             continue
-        board = Board(transport, name=spec.name, url=url, spec=spec, timeouts=Timeouts())
+        board = Board(
+            transport,
+            name=redact_url(spec.name),
+            url=redact_url(url),
+            spec=spec,
+            timeouts=Timeouts(),
+        )
         board.integrity = _integrity(spec, transport)
         try:
             _prepare(board, spec, deadline, soft_reset)
@@ -152,7 +159,7 @@ def _open_spec(spec: BoardSpec, timeout: float | None, soft_reset: bool) -> Boar
             board.close()
             raise
         return board
-    raise ConnectError(f"could not open board {spec.name!r}: " + "; ".join(errors))
+    raise ConnectError(f"could not open board {redact_url(spec.name)!r}: " + "; ".join(errors))
 
 
 def _integrity(spec: BoardSpec, transport: Transport) -> str:

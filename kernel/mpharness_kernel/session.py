@@ -35,6 +35,7 @@ from mpharness.errors import (
     RemoteError,
     TransportError,
 )
+from mpharness.secret import reveal
 from mpharness_kernel.cells import OutputDemux, format_board_traceback, rewrite_last_expression
 from mpharness_kernel.devicecode import device_source
 from mpharness_kernel.output import CellError, Output
@@ -59,7 +60,7 @@ HELPER_LABEL = "<mpharness helper>"
 def _spec_secret(name: str) -> str | None:
     """The WebREPL password a board name resolves to (None if none or unresolvable)."""
     try:
-        return mpharness.resolve_board(name).webrepl_password()
+        return reveal(mpharness.resolve_board(name).webrepl_password())
     except MPHarnessError:
         return None
 
@@ -209,7 +210,7 @@ class BoardSession:
         for board in self.boards.values():
             spec = getattr(board, "spec", None)
             try:
-                found.append(spec.webrepl_password() or "" if spec is not None else "")
+                found.append(reveal(spec.webrepl_password()) or "" if spec is not None else "")
             except MPHarnessError:
                 continue
         return [s for s in found if s]
