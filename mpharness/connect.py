@@ -134,23 +134,21 @@ def open_leased(
 def _open_spec(spec: BoardSpec, timeout: float | None, soft_reset: bool) -> Board:
     deadline = Deadline.after(spec.timeout_s if spec.timeout_s is not None else timeout)
     errors: list[str] = []
-    for url in spec.urls:
+    # URLs may carry credentials: only their redacted form is ever held in a local variable
+    # here (tracebacks with locals, e.g. pytest -l, print them)
+    for index, shown in enumerate(redact_url(u) for u in spec.urls):
         try:
             transport = open_transport(
-                url,
+                spec.urls[index],
                 baudrate=spec.baudrate,
-                password=spec.webrepl_password() if _is_webrepl(url) else None,
+                password=spec.webrepl_password() if _is_webrepl(shown) else None,
                 timeout=deadline.remaining(),
             )
         except ConnectError as err:
             errors.append(str(err))
             continue
         board = Board(
-            transport,
-            name=redact_url(spec.name),
-            url=redact_url(url),
-            spec=spec,
-            timeouts=Timeouts(),
+            transport, name=redact_url(spec.name), url=shown, spec=spec, timeouts=Timeouts()
         )
         board.integrity = _integrity(spec, transport)
         try:

@@ -26,7 +26,7 @@ from typing import Any
 
 from mpharness.errors import ConfigError
 from mpharness.rigs import substitution
-from mpharness.secret import Secret
+from mpharness.secret import Secret, redact_url
 
 __all__ = [
     "PASSWORD_ENV",
@@ -225,9 +225,10 @@ class BoardSpec:
     source: Source | None = None
 
     def __repr__(self) -> str:
-        """Fields that differ from their defaults (never the password)."""
+        """Fields that differ from their defaults (never the password, URLs without
+        credentials)."""
         shown = [
-            f"{f.name}={getattr(self, f.name)!r}"
+            f"{f.name}={_shown(getattr(self, f.name))!r}"
             for f in dataclasses.fields(self)
             if f.repr and (f.name == "name" or getattr(self, f.name) != f.default)
         ]
@@ -318,6 +319,15 @@ class BoardSpec:
             return True
         reported = actual.hex() if isinstance(actual, bytes) else actual
         return _norm_uid(self.uid) == _norm_uid(reported)
+
+
+def _shown(value: Any) -> Any:
+    """A field's value for ``repr``: URLs (also in tuples) without credentials."""
+    if isinstance(value, str):
+        return redact_url(value)
+    if isinstance(value, tuple) and all(isinstance(item, str) for item in value):
+        return tuple(redact_url(item) for item in value)
+    return value
 
 
 def _norm_uid(uid: str) -> str:
