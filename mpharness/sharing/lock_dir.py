@@ -61,7 +61,13 @@ DEFAULT_LOCK_DIR_NAME = "mpharness-locks"
 MAX_RECORD = 4096
 _SAFE_RE = re.compile(r"[^A-Za-z0-9._-]+")
 _OPEN_FLAGS = os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NOCTTY | os.O_NONBLOCK
-_FIX = f"set {LOCK_DIR_ENV} to a directory of yours (or unset it to use your own default directory)"
+
+
+def _fix() -> str:
+    """What to do instead, for the end of an error message."""
+    if os.environ.get(LOCK_DIR_ENV):
+        return f"set {LOCK_DIR_ENV} to a directory of yours (or unset it: a private default)"
+    return f"set {LOCK_DIR_ENV} to a directory of yours"
 
 
 def owner_name(uid: int) -> str:
@@ -134,13 +140,13 @@ def _check_ancestors(path: str) -> None:
             info = os.stat(ancestor)
         except OSError as err:
             raise LeaseError(
-                f"lock directory {path}: cannot inspect {ancestor}: {err.strerror}; {_FIX}"
+                f"lock directory {path}: cannot inspect {ancestor}: {err.strerror}; {_fix()}"
             ) from None
         problem = _problem(info)
         if problem is not None:
             raise LeaseError(
                 f"lock directory {path} is unsafe: its parent {ancestor} {problem}, so that user "
-                f"could swap it; {_FIX}"
+                f"could swap it; {_fix()}"
             )
 
 
@@ -184,7 +190,7 @@ class LockDir:
             pass
         except OSError as err:
             raise LeaseError(
-                f"cannot create the lock directory {path}: {err.strerror}; {_FIX}"
+                f"cannot create the lock directory {path}: {err.strerror}; {_fix()}"
             ) from None
         try:
             fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -194,9 +200,9 @@ class LockDir:
         problem = _problem(info)
         if problem is not None:
             os.close(fd)
-            hint = "remove it (someone else made it, maybe to attack your runs) or " + _FIX
+            hint = "remove it (someone else made it, maybe to attack your runs) or " + _fix()
             if "sticky" in problem:
-                hint = f"make it sticky (chmod +t {path}) or " + _FIX
+                hint = f"make it sticky (chmod +t {path}) or " + _fix()
             raise LeaseError(f"lock directory {path} {problem}: {hint}")
         return cls(path, fd, info)
 
@@ -205,15 +211,15 @@ class LockDir:
         try:
             info = os.lstat(path)
         except OSError:
-            return LeaseError(f"cannot open the lock directory {path}: {err.strerror}; {_FIX}")
+            return LeaseError(f"cannot open the lock directory {path}: {err.strerror}; {_fix()}")
         if stat.S_ISDIR(info.st_mode):
             return LeaseError(
                 f"cannot open the lock directory {path} (owner {owner_name(info.st_uid)}, mode "
-                f"{stat.S_IMODE(info.st_mode):04o}): {err.strerror}; {_FIX}"
+                f"{stat.S_IMODE(info.st_mode):04o}): {err.strerror}; {_fix()}"
             )
         return LeaseError(
             f"lock directory {path} is {_kind(info.st_mode)} owned by "
-            f"{owner_name(info.st_uid)}, not a directory: remove it or {_FIX}"
+            f"{owner_name(info.st_uid)}, not a directory: remove it or {_fix()}"
         )
 
     def close(self) -> None:
@@ -276,7 +282,7 @@ class LockDir:
         what = _kind(info.st_mode) if not stat.S_ISREG(info.st_mode) else "a hard link"
         raise LeaseError(
             f"lock file {self.where(name)} is {what} (owner {owner_name(info.st_uid)}), not a "
-            f"lock file of ours: refusing to use it; remove it or {_FIX}"
+            f"lock file of ours: refusing to use it; remove it or {_fix()}"
         )
 
     def _bad_file(self, name: str, err: OSError) -> LeaseError:
@@ -287,11 +293,11 @@ class LockDir:
         if err.errno == errno.ELOOP or stat.S_ISLNK(info.st_mode):
             return LeaseError(
                 f"lock file {self.where(name)} is a symbolic link (owner "
-                f"{owner_name(info.st_uid)}): refusing to follow it; remove it or {_FIX}"
+                f"{owner_name(info.st_uid)}): refusing to follow it; remove it or {_fix()}"
             )
         return LeaseError(
             f"cannot open the lock file {self.where(name)} (owner {owner_name(info.st_uid)}): "
-            f"{err.strerror}; remove it or {_FIX}"
+            f"{err.strerror}; remove it or {_fix()}"
         )
 
     def _blocked(self, name: str) -> LeaseError:
@@ -302,7 +308,7 @@ class LockDir:
             whose = "cannot be read"
         return LeaseError(
             f"lock file {self.where(name)} {whose} and you may not open it: ask its owner or "
-            f"root to remove it, or {_FIX}"
+            f"root to remove it, or {_fix()}"
         )
 
     def _cannot_create(self, name: str, err: OSError) -> LeaseError:
@@ -310,7 +316,7 @@ class LockDir:
         return LeaseError(
             f"cannot create lock files in {self.path} (owner {owner_name(info.st_uid)}, mode "
             f"{stat.S_IMODE(info.st_mode):04o}): {err.strerror}; ask its owner to make it "
-            f"writable for your group (chgrp GROUP, chmod 2775), or {_FIX}"
+            f"writable for your group (chgrp GROUP, chmod 2775), or {_fix()}"
         )
 
     # -- holder records -----------------------------------------------------------------------
@@ -362,17 +368,30 @@ class LockDir:
     # -- want sockets -------------------------------------------------------------------------
 
     def send_datagram(self, name: str, data: bytes) -> None:
-        """Send ``data`` to the datagram socket ``name`` if it is one (never through a link)."""
-        try:
-            fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self.fd)
-        except (OSError, AttributeError):  # missing, a link; O_PATH is Linux-only
+        """Send ``data`` to the datagram socket ``name`` if it is one (never through a link).
+
+        On Linux the socket is opened with ``O_PATH | O_NOFOLLOW`` and addressed through
+        ``/proc/self/fd``, so the inode checked is the inode written to; elsewhere an
+        ``lstat`` check comes first.
+        """
+        if not hasattr(os, "O_PATH"):
+            with contextlib.suppress(OSError):
+                if stat.S_ISSOCK(os.lstat(name, dir_fd=self.fd).st_mode):
+                    _send(self.where(name), data)
             return
         try:
-            if not stat.S_ISSOCK(os.fstat(fd).st_mode):
-                return
-            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-                sock.setblocking(False)
-                with contextlib.suppress(OSError):
-                    sock.sendto(data, f"/proc/self/fd/{fd}")  # the very inode checked
+            fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self.fd)
+        except OSError:  # missing, or a link
+            return
+        try:
+            if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                _send(f"/proc/self/fd/{fd}", data)  # the very inode checked
         finally:
             os.close(fd)
+
+
+def _send(address: str, data: bytes) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.setblocking(False)
+        with contextlib.suppress(OSError):
+            sock.sendto(data, address)

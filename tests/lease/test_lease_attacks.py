@@ -8,8 +8,10 @@ do. Without a second user (not root) they skip with that reason.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
+import socket
 import stat
 import tempfile
 import time
@@ -20,10 +22,10 @@ from pathlib import Path
 import pytest
 
 from mpharness.cli.main import EXIT_LINK, main
-from mpharness.errors import LeaseError
+from mpharness.errors import BoardBusy, LeaseError
 from mpharness.rigs.boardspec import BoardSpec
 from mpharness.sharing.board_pool import lease_keys
-from mpharness.sharing.leases import acquire, acquire_all, lock_dir
+from mpharness.sharing.leases import Handover, acquire, acquire_all, lock_dir
 from mpharness.sharing.lock_dir import file_stem
 from tests.users import ATTACKER, VICTIM, Failed, local_user, run_as
 
@@ -79,9 +81,7 @@ def _one_line(err: BaseException | Failed) -> str:
     return text
 
 
-def test_symlinks_in_an_attackers_lock_dir_harm_nothing(
-    eve, shared_tmp, root_files, monkeypatch
-):
+def test_symlinks_in_an_attackers_lock_dir_harm_nothing(eve, shared_tmp, root_files, monkeypatch):
     """The issue's attack: ``mkdir -m755 DIR; ln -s /etc/file DIR/board_esp32-<hash>.lock``."""
     target, dangling = root_files
     locks = shared_tmp / "mpharness-locks"
@@ -138,6 +138,22 @@ def test_links_fifos_and_records_planted_in_a_shared_sticky_dir(
     _untouched(target, dangling)
 
 
+def test_want_tokens_never_go_through_a_planted_link(eve, shared_tmp, tmp_path, monkeypatch):
+    """A waiter tells the holder it waits by a datagram to ``HASH.want``; a link planted there
+    must not carry it to another socket (here: a root-only one)."""
+    monkeypatch.setenv("MPHARNESS_LOCK_DIR", str(shared_tmp))
+    victim = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    victim.bind(str(tmp_path / "victim.sock"))
+    victim.setblocking(False)
+    want = hashlib.sha256(file_stem("board:w").encode()).hexdigest()[:12] + ".want"
+    run_as(eve, lambda: os.symlink(tmp_path / "victim.sock", shared_tmp / want))
+    with acquire("board:w", wait_s=0), pytest.raises(BoardBusy):
+        acquire("board:w", wait_s=0.2, handover=Handover(b"run-token"))
+    with pytest.raises(BlockingIOError):
+        victim.recv(100)
+    victim.close()
+
+
 def test_lock_files_are_created_private_to_the_directory_and_never_chmodded(
     eve, shared_tmp, monkeypatch
 ):
@@ -153,9 +169,10 @@ def test_lock_files_are_created_private_to_the_directory_and_never_chmodded(
 
 def test_no_credentials_in_lock_or_holder_files(lock_dir_path):
     secret = "S3cretPw"
-    spec = BoardSpec(name="ws://admin:" + secret + "@10.0.0.5:8266/", urls=(
-        "ws://admin:" + secret + "@10.0.0.5:8266/",
-    ))
+    spec = BoardSpec(
+        name="ws://admin:" + secret + "@10.0.0.5:8266/",
+        urls=("ws://admin:" + secret + "@10.0.0.5:8266/",),
+    )
     keys = lease_keys(spec)
     assert keys == ["url:ws://10.0.0.5:8266"]
     held = acquire_all([*keys, "url:ws://root:" + secret + "@h2"], wait_s=0, purpose="t")
