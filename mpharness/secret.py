@@ -62,9 +62,6 @@ class Secret:
 
     __str__ = __repr__
 
-    def __reduce__(self) -> object:  # never pickled into a subprocess or a cache by accident
-        raise TypeError("a Secret cannot be pickled")
-
 
 def reveal(value: str | Secret | None) -> str | None:
     """The plain value of a secret given as ``str``, :class:`Secret` or None."""
