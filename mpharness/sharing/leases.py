@@ -263,7 +263,7 @@ class Lease:
 
     def __repr__(self) -> str:
         state = "held" if self.held else "released"
-        return f"<Lease {self.key!r} {state} ({self.purpose or 'no purpose'})>"
+        return f"<Lease {_shown_key(self.key)!r} {state} ({self.purpose or 'no purpose'})>"
 
 
 @dataclass(frozen=True)
@@ -429,11 +429,13 @@ def _busy(directory: LockDir, keys: Sequence[str], wait_s: float | None, what: s
         record = _read_holder(directory, keys[0])
         return BoardBusy(
             f"board {name!r} is busy: {describe_holder(record)}{waited}",
-            key=keys[0],
+            key=_shown_key(keys[0]),
             holder=record,
         )
     held = "; ".join(
         f"{_shown_key(k).split(':', 1)[-1]}: {describe_holder(_read_holder(directory, k))}"
         for k in keys
     )
-    return BoardBusy(f"all boards of the {what or 'pool'} are busy{waited} ({held})", key=keys[0])
+    return BoardBusy(
+        f"all boards of the {what or 'pool'} are busy{waited} ({held})", key=_shown_key(keys[0])
+    )
