@@ -22,6 +22,7 @@ from mpharness.board import Board, Timeouts
 from mpharness.deadline import Deadline
 from mpharness.errors import ConfigError, ConnectError, MPHarnessError
 from mpharness.rigs.boardspec import INTEGRITY_MODES
+from mpharness.secret import redact_url
 from mpharness.sharing import leases
 from mpharness.sharing.board_pool import lease_keys, lease_one_of
 from mpharness.transports import open_transport
@@ -133,18 +134,22 @@ def open_leased(
 def _open_spec(spec: BoardSpec, timeout: float | None, soft_reset: bool) -> Board:
     deadline = Deadline.after(spec.timeout_s if spec.timeout_s is not None else timeout)
     errors: list[str] = []
-    for url in spec.urls:
+    # URLs may carry credentials: only their redacted form is ever held in a local variable
+    # here (tracebacks with locals, e.g. pytest -l, print them)
+    for index, shown in enumerate(redact_url(u) for u in spec.urls):
         try:
             transport = open_transport(
-                url,
+                spec.urls[index],
                 baudrate=spec.baudrate,
-                password=spec.webrepl_password() if _is_webrepl(url) else None,
+                password=spec.webrepl_password() if _is_webrepl(shown) else None,
                 timeout=deadline.remaining(),
             )
         except ConnectError as err:
             errors.append(str(err))
             continue
-        board = Board(transport, name=spec.name, url=url, spec=spec, timeouts=Timeouts())
+        board = Board(
+            transport, name=redact_url(spec.name), url=shown, spec=spec, timeouts=Timeouts()
+        )
         board.integrity = _integrity(spec, transport)
         try:
             _prepare(board, spec, deadline, soft_reset)
@@ -152,7 +157,7 @@ def _open_spec(spec: BoardSpec, timeout: float | None, soft_reset: bool) -> Boar
             board.close()
             raise
         return board
-    raise ConnectError(f"could not open board {spec.name!r}: " + "; ".join(errors))
+    raise ConnectError(f"could not open board {redact_url(spec.name)!r}: " + "; ".join(errors))
 
 
 def _integrity(spec: BoardSpec, transport: Transport) -> str:

@@ -137,3 +137,9 @@ class BoardBusy(ConnectError):
         self.key = key
         self.holder = dict(holder or {})
         super().__init__(message)
+
+
+class LeaseError(ConnectError):
+    """The lease machinery cannot be used safely: the lock directory or a lock file is unsafe,
+    or another user's file blocks it (see ``mpharness.sharing.lock_dir``). The message names
+    the path, its owner, what is wrong and what to do."""

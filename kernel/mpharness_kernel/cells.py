@@ -13,9 +13,12 @@ lines, so board tracebacks keep the cell's line numbers. The value frame is the 
 cell prints, so the host takes a frame at the very end of stdout as the value and anything
 else as output.
 
-Board code may also print display frames ``\\x1e!MIME PAYLOAD\\x1f`` (the board-side helper in
-``_device/display.py`` does), which :class:`OutputDemux` turns into rich outputs in order with
-the text around them. Text is held back only while a frame is open.
+Board code may also print display frames ``\\x1e!KEY MIME PAYLOAD\\x1f`` (the board-side helper
+in ``_device/display.py`` does), which :class:`OutputDemux` turns into rich outputs in order with
+the text around them. KEY is a per-session secret (:func:`new_display_key`) that only the
+helper's closure holds on the board: board output carrying data from files, sensors or the
+network cannot know it, so a frame without it (or with another) is shown as the plain text it
+is, never as HTML or JavaScript. Text is held back only while a frame is open.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import ast
 import base64
 import json
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -161,6 +165,11 @@ def _wrap(expr: str) -> str:
     return _VALUE_OPEN + expr + _VALUE_CLOSE
 
 
+def new_display_key() -> str:
+    """A fresh secret for display frames (alphanumeric: it travels as a literal)."""
+    return secrets.token_hex(8)
+
+
 class OutputDemux:
     """Splits streamed board stdout into text, display frames and the final value frame.
 
@@ -168,6 +177,8 @@ class OutputDemux:
         on_text: called with plain stdout text, in order.
         on_display: called with a Jupyter MIME bundle for each display frame.
         expect_value: whether the cell ends with a value frame.
+        display_key: the session's display-frame secret; display frames without it are text
+            (None: every display frame is text).
     """
 
     def __init__(
@@ -176,10 +187,12 @@ class OutputDemux:
         on_display: Callable[[dict[str, object]], None],
         *,
         expect_value: bool = False,
+        display_key: str | None = None,
     ) -> None:
         self._on_text = on_text
         self._on_display = on_display
         self._expect_value = expect_value
+        self._display_prefix = None if not display_key else display_key + " "
         self._pending = ""
         self._value: str | None = None
         self._eat_newline = False
@@ -242,9 +255,14 @@ class OutputDemux:
             self._value = body
             self._eat_newline = True
             return
-        bundle = display_bundle(body) if kind == DISPLAY_KIND else None
-        if bundle is None:
-            self._text(FRAME_START + frame + FRAME_END)
+        prefix = self._display_prefix
+        if kind != DISPLAY_KIND or prefix is None or not body.startswith(prefix):
+            self._text(FRAME_START + frame + FRAME_END)  # not ours: plain text
+            return
+        body = body[len(prefix) :]
+        bundle = display_bundle(body)
+        if bundle is None:  # ours but malformed: shown as text, without the key
+            self._text(FRAME_START + DISPLAY_KIND + body + FRAME_END)
             return
         self._text("")
         self._on_display(bundle)

@@ -32,3 +32,10 @@ def device_call(name: str, func: str, *args: object) -> str:
     """Code that defines ``func`` from ``_device/<name>.py``, calls it with ``args``, deletes it."""
     call = f"{func}({', '.join(repr(arg) for arg in args)})"
     return f"{device_source(name)}{call}\ndel {func}\n"
+
+
+def device_define(name: str, target: str, factory: str, *args: object) -> str:
+    """Code that defines ``target = factory(args)`` from ``_device/<name>.py`` and deletes the
+    factory (so what it closed over is reachable only through ``target``)."""
+    call = f"{factory}({', '.join(repr(arg) for arg in args)})"
+    return f"{device_source(name)}{target} = {call}\ndel {factory}\n"

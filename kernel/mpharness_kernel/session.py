@@ -35,8 +35,14 @@ from mpharness.errors import (
     RemoteError,
     TransportError,
 )
-from mpharness_kernel.cells import OutputDemux, format_board_traceback, rewrite_last_expression
-from mpharness_kernel.devicecode import device_source
+from mpharness.secret import reveal
+from mpharness_kernel.cells import (
+    OutputDemux,
+    format_board_traceback,
+    new_display_key,
+    rewrite_last_expression,
+)
+from mpharness_kernel.devicecode import device_define
 from mpharness_kernel.output import CellError, Output
 
 log = logging.getLogger("mpharness_kernel.session")
@@ -59,7 +65,7 @@ HELPER_LABEL = "<mpharness helper>"
 def _spec_secret(name: str) -> str | None:
     """The WebREPL password a board name resolves to (None if none or unresolvable)."""
     try:
-        return mpharness.resolve_board(name).webrepl_password()
+        return reveal(mpharness.resolve_board(name).webrepl_password())
     except MPHarnessError:
         return None
 
@@ -102,6 +108,8 @@ class BoardSession:
     ) -> None:
         self.device = device
         self.pinned = pinned and device is not None
+        #: the secret display frames must carry (see ``mpharness_kernel.cells``)
+        self.display_key = new_display_key()
         self.cell_timeout = cell_timeout
         self.open_timeout = open_timeout
         self.boards: dict[str, Board] = {}
@@ -209,7 +217,7 @@ class BoardSession:
         for board in self.boards.values():
             spec = getattr(board, "spec", None)
             try:
-                found.append(spec.webrepl_password() or "" if spec is not None else "")
+                found.append(reveal(spec.webrepl_password()) or "" if spec is not None else "")
             except MPHarnessError:
                 continue
         return [s for s in found if s]
@@ -257,7 +265,10 @@ class BoardSession:
         if "display" in code:
             self.ensure_display_helper(board)
         demux = OutputDemux(
-            lambda text: out.stream("stdout", text), out.display, expect_value=expect
+            lambda text: out.stream("stdout", text),
+            out.display,
+            expect_value=expect,
+            display_key=self.display_key,
         )
         try:
             board.exec(body, timeout=budget, on_output=demux.feed)
@@ -333,7 +344,8 @@ class BoardSession:
         """Define the board-side ``display()`` helper unless the board already has one."""
         defined = board.exec("print('display' in globals())", timeout=5.0).strip()
         if defined != "True":
-            board.exec(device_source("display"), timeout=10.0)
+            code = device_define("display", "display", "_mph_display", self.display_key)
+            board.exec(code, timeout=10.0)
 
     def describe(self, board: Board) -> dict[str, Any]:
         """Name, URL and firmware facts of ``board`` (no secrets)."""

@@ -91,7 +91,13 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="share BOARD on the network as an RFC 2217 port")
     p.add_argument("board")
     p.add_argument("--rfc2217", type=int, required=True, metavar="PORT", help="TCP port")
-    p.add_argument("--bind", default="", metavar="HOST", help="address (default: all)")
+    p.add_argument(
+        "--bind",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="address to listen on (default 127.0.0.1: this host only; 0.0.0.0 lets anyone on "
+        "the network run code on the board, with no authentication)",
+    )
     return parser
 
 
@@ -256,13 +262,18 @@ def _cmd_flash(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     import socket
 
-    from mpharness.tools.serve import serve_board
+    from mpharness.tools.serve import exposure, serve_board
 
     def ready(url: str) -> None:
-        if args.bind in ("", "0.0.0.0"):
+        if args.bind in ("", "0.0.0.0", "::"):
             url = f"rfc2217://{socket.gethostname()}:{args.rfc2217}"
         sys.stdout.write(f"{args.board} is served at {url} (Ctrl-C stops)\n")
         sys.stdout.flush()
+
+    warning = exposure(args.bind, args.rfc2217, args.board)
+    if warning is not None:
+        sys.stderr.write(f"mpharness: WARNING: {warning}\n")
+        sys.stderr.flush()
 
     serve_board(args.board, args.rfc2217, host=args.bind, rig=args.rig, on_ready=ready)
     return EXIT_OK

@@ -26,6 +26,7 @@ from typing import Any
 
 from mpharness.errors import ConfigError
 from mpharness.rigs import substitution
+from mpharness.secret import Secret, redact_url
 
 __all__ = [
     "PASSWORD_ENV",
@@ -173,7 +174,8 @@ class BoardSpec:
         name: the rig name (for a board given by URL: the URL itself).
         urls: links to try, in order (the first that opens wins). Empty only for a board from
             an IoT-Kernel device file that has a ``uid`` but no ``url`` (to be found by uid).
-        password: WebREPL password as written (maybe a ``${VAR}`` template); never shown.
+        password: WebREPL password as written (maybe a ``${VAR}`` template), kept as a
+            :class:`~mpharness.secret.Secret` (a ``str`` given here is wrapped); never shown.
             Use :meth:`webrepl_password`.
         uid: the board's unique id (``machine.unique_id()`` as hex, any separators), which
             the engine checks after connecting.
@@ -204,7 +206,7 @@ class BoardSpec:
 
     name: str
     urls: tuple[str, ...] = ()
-    password: str | None = field(default=None, repr=False)
+    password: Secret | None = field(default=None, repr=False)
     uid: str | None = None
     baudrate: int | None = None
     features: tuple[str, ...] = ()
@@ -223,15 +225,18 @@ class BoardSpec:
     source: Source | None = None
 
     def __repr__(self) -> str:
-        """Fields that differ from their defaults (never the password)."""
+        """Fields that differ from their defaults (never the password, URLs without
+        credentials)."""
         shown = [
-            f"{f.name}={getattr(self, f.name)!r}"
+            f"{f.name}={_shown(getattr(self, f.name))!r}"
             for f in dataclasses.fields(self)
             if f.repr and (f.name == "name" or getattr(self, f.name) != f.default)
         ]
         return f"BoardSpec({', '.join(shown)})"
 
     def __post_init__(self) -> None:
+        if self.password is not None and not isinstance(self.password, Secret):
+            object.__setattr__(self, "password", Secret(self.password))
         for name in ("urls", "features", "libs", "include_patterns", "exclude_patterns"):
             if isinstance(getattr(self, name), str):
                 raise TypeError(f"BoardSpec.{name} must be a tuple of strings, not a string")
@@ -285,7 +290,7 @@ class BoardSpec:
             firmware=_expand_opt(self.firmware, environ),
         )
 
-    def webrepl_password(self, environ: Mapping[str, str] | None = None) -> str | None:
+    def webrepl_password(self, environ: Mapping[str, str] | None = None) -> Secret | None:
         """The WebREPL password, looked up now.
 
         The spec's ``password`` with ``${VAR}`` substituted, else the environment variable
@@ -298,10 +303,11 @@ class BoardSpec:
         """
         env = os.environ if environ is None else environ
         if self.password is not None:
-            password = expand_text(self.password, env)
+            password = Secret(expand_text(self.password.reveal(), env))
             if password:
                 return password
-        return env.get(PASSWORD_ENV) or None
+        fallback = Secret(env.get(PASSWORD_ENV) or "")
+        return fallback or None
 
     def uid_matches(self, actual: str | bytes) -> bool:
         """Whether a board's reported unique id matches ``uid`` (True when no uid is set).
@@ -313,6 +319,15 @@ class BoardSpec:
             return True
         reported = actual.hex() if isinstance(actual, bytes) else actual
         return _norm_uid(self.uid) == _norm_uid(reported)
+
+
+def _shown(value: Any) -> Any:
+    """A field's value for ``repr``: URLs (also in tuples) without credentials."""
+    if isinstance(value, str):
+        return redact_url(value)
+    if isinstance(value, tuple) and all(isinstance(item, str) for item in value):
+        return tuple(redact_url(item) for item in value)
+    return value
 
 
 def _norm_uid(uid: str) -> str:

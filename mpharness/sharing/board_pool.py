@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from mpharness.deadline import Deadline
 from mpharness.errors import BoardBusy
 from mpharness.rigs.boardspec import BoardSpec
+from mpharness.secret import redact_url
 from mpharness.sharing.leases import Handover, Lease, acquire_all, acquire_first
 
 __all__ = ["lease_keys", "lease_one_of"]
@@ -32,7 +33,8 @@ def lease_keys(spec: BoardSpec) -> list[str]:
     A rig entry is leased by name (``board:NAME``; a virtual board in a rig file, too, so that a
     pool of named ``unix:`` boards is shared like real ones). Every physical link is leased as
     well: a serial device by its real path (``port:...``, so ``/dev/serial/by-id/...`` and
-    ``/dev/ttyUSB0`` are one board), a network link by its URL (``url:...``). The built-in
+    ``/dev/ttyUSB0`` are one board), a network link by its URL without credentials or query
+    (``url:...``; ``ws://user:pw@host`` is ``url:ws://host``). The built-in
     virtual boards and ``unix:``/``qemu:``/``loop://`` URLs need no lease: every open is a
     fresh board. A ``shaped:OPTS;URL`` link is leased as its inner URL.
     """
@@ -109,4 +111,4 @@ def _link_key(url: str) -> str | None:
         return None
     if url_scheme(url) is None:
         return f"port:{os.path.realpath(url) if url.startswith('/') else url}"
-    return f"url:{url.split('?', 1)[0].rstrip('/').lower()}"
+    return f"url:{redact_url(url.split('?', 1)[0]).rstrip('/').lower()}"  # no credentials

@@ -1,4 +1,7 @@
-"""flock helpers for :mod:`mpharness.sharing.leases`: open a lock file, try it, race blocking waits.
+"""flock helpers for :mod:`mpharness.sharing.leases`: try a lock, race blocking waits.
+
+Lock files are opened by :meth:`mpharness.sharing.lock_dir.LockDir.open_lock` (safely: no
+links, no chmod of other users' files).
 
 Theory of operation: ``flock`` has no timeout, so :class:`Race` runs one blocking ``flock``
 per candidate lock file in a daemon thread; the caller waits on :attr:`Race.done` with its
@@ -9,21 +12,11 @@ descriptor at once (it may stay blocked until the holder lets go: one thread, on
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import threading
 
-__all__ = ["Race", "open_lock", "try_lock", "unlock"]
-
-
-def open_lock(path: str) -> int:
-    """A close-on-exec descriptor of the lock file ``path`` (created readable by everyone)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-    with contextlib.suppress(OSError):
-        if os.fstat(fd).st_uid == os.getuid():
-            os.fchmod(fd, 0o666)  # other users of the host share the board too
-    return fd
+__all__ = ["Race", "try_lock", "unlock"]
 
 
 def try_lock(fd: int) -> bool:

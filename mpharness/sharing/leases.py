@@ -4,14 +4,17 @@ Theory of operation
 -------------------
 A lease is an exclusive ``fcntl.flock`` on a lock file named after the board's *lease key*
 (``board:NAME``, ``port:/dev/ttyUSB0``, ``url:...``; see ``mpharness.sharing.board_pool``) in
-the lock directory (``$MPHARNESS_LOCK_DIR``, default ``/tmp/mpharness-locks``). The kernel drops a
+the lock directory (``$MPHARNESS_LOCK_DIR``, else a per-user default; which directories are
+accepted, the sharing model and how files in it are opened without following links are in
+``mpharness.sharing.lock_dir``). The kernel drops a
 flock when the last descriptor of the open file goes away, so a holder that crashes or is
 SIGKILLed never leaves a blocking lock behind. Lock files are never deleted (deleting one
 races with a process about to lock it).
 After locking, the holder writes a JSON *holder record* (pid, host, since, purpose) next to
-the lock file, atomically (temporary file + rename), and removes it when it releases. The
-record is only ever read to explain a busy board; a record left by a dead holder is simply
-overwritten by the next one.
+the lock file, atomically (a new randomly named file + rename), and removes it when it
+releases. The record is only ever read to explain a busy board, and only its known fields, as
+short printable text (whoever may write in the directory may forge one); a record left by a
+dead holder is simply overwritten by the next one.
 
 ``flock`` has no timeout. Waiting is done by blocking ``flock`` calls in daemon helper threads
 (``mpharness.sharing.flock``), one per candidate lock file, while the caller waits on an event with
@@ -31,12 +34,10 @@ inherit leases; a bare ``os.fork`` does (the child keeps the lock until it exits
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import os
-import re
 import socket
 import sys
 import threading
@@ -46,11 +47,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from mpharness.deadline import Deadline
-from mpharness.errors import BoardBusy
-from mpharness.sharing.flock import Race, open_lock, try_lock, unlock
+from mpharness.errors import BoardBusy, LeaseError
+from mpharness.secret import redact_url
+from mpharness.sharing.flock import Race, try_lock, unlock
+from mpharness.sharing.lock_dir import LOCK_DIR_ENV, LockDir, file_stem, lock_dir_path
 
 __all__ = [
-    "DEFAULT_LOCK_DIR",
     "LOCK_DIR_ENV",
     "WAIT_ENV",
     "Handover",
@@ -65,45 +67,34 @@ __all__ = [
 
 log = logging.getLogger("mpharness.sharing.leases")
 
-#: Environment variable naming the lock directory.
-LOCK_DIR_ENV = "MPHARNESS_LOCK_DIR"
 #: Environment variable with the default lease wait in seconds (``inf``: wait for ever).
 WAIT_ENV = "MPHARNESS_LEASE_WAIT_S"
-DEFAULT_LOCK_DIR = "/tmp/mpharness-locks"
-_SAFE_RE = re.compile(r"[^A-Za-z0-9._-]+")
+#: Longest host or purpose text shown from a holder record (records may be forged).
+_MAX_SHOWN = 80
 
 
 def lock_dir() -> str:
-    """The lock directory (created world-writable and sticky, like ``/tmp``, if missing)."""
-    path = os.environ.get(LOCK_DIR_ENV) or DEFAULT_LOCK_DIR
-    if not os.path.isdir(path):
-        os.makedirs(path, exist_ok=True)
-        with contextlib.suppress(OSError):
-            os.chmod(path, 0o1777)
-    return path
+    """The lock directory's path (``$MPHARNESS_LOCK_DIR``, else the per-user default; see
+    :mod:`mpharness.sharing.lock_dir`)."""
+    return lock_dir_path()
 
 
-def _lock_path(key: str) -> str:
-    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-    readable = _SAFE_RE.sub("_", key).strip("_")[:48]
-    return os.path.join(lock_dir(), f"{readable}-{digest}.lock")
+def _lock_name(key: str) -> str:
+    return file_stem(key) + ".lock"
 
 
-def _holder_path(lock_path: str) -> str:
-    return lock_path[: -len(".lock")] + ".holder.json"
+def _holder_name(key: str) -> str:
+    return file_stem(key) + ".holder.json"
 
 
-def _want_path(key: str) -> str:
+def _want_name(key: str) -> str:
     # short: AF_UNIX paths are limited to ~100 bytes
-    return os.path.join(lock_dir(), hashlib.sha256(key.encode()).hexdigest()[:12] + ".want")
+    return hashlib.sha256(file_stem(key).encode()).hexdigest()[:12] + ".want"
 
 
-def _send_want(key: str, token: bytes) -> None:
-    """Tell the key's holder, if it listens, that someone waits for it (best effort)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.setblocking(False)
-        with contextlib.suppress(OSError):
-            sock.sendto(token, _want_path(key))
+def _shown_key(key: str) -> str:
+    """The key as it may be written down: URLs without credentials."""
+    return "url:" + redact_url(key[len("url:") :]) if key.startswith("url:") else key
 
 
 def wait_from_env(default: float | None) -> float | None:
@@ -128,14 +119,41 @@ def _program_name() -> str:
     return name if name and name != "-c" else "python"
 
 
+def _read_holder(directory: LockDir, key: str) -> dict[str, Any]:
+    raw = directory.read_small(_holder_name(key))
+    if raw is None:
+        return {}
+    try:
+        record = json.loads(raw.decode("utf-8"))
+    except ValueError:
+        return {}
+    return _clean_record(record) if isinstance(record, dict) else {}
+
+
+def _clean_record(record: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a holder record we show, of the right types, as printable short text
+    (anyone who may write in the lock directory may forge a record)."""
+    clean: dict[str, Any] = {}
+    pid = record.get("pid")
+    if isinstance(pid, int) and not isinstance(pid, bool) and pid > 0:
+        clean["pid"] = pid
+    since = record.get("since")
+    if isinstance(since, (int, float)) and not isinstance(since, bool) and 0 < since < 1e11:
+        clean["since"] = float(since)
+    for field in ("key", "host", "purpose"):
+        value = record.get(field)
+        if isinstance(value, str):
+            clean[field] = "".join(c if c.isprintable() else "?" for c in value)[:_MAX_SHOWN]
+    return clean
+
+
 def read_holder(key: str) -> dict[str, Any]:
     """The holder record of a lease key ({} when there is none or it is unreadable)."""
     try:
-        with open(_holder_path(_lock_path(key)), encoding="utf-8") as handle:
-            record = json.load(handle)
-    except (OSError, ValueError):
+        with LockDir.open() as directory:
+            return _read_holder(directory, key)
+    except LeaseError:
         return {}
-    return record if isinstance(record, dict) else {}
 
 
 class Lease:
@@ -147,11 +165,12 @@ class Lease:
         since: when it was acquired (``time.time()``).
     """
 
-    def __init__(self, key: str, fd: int, purpose: str) -> None:
+    def __init__(self, key: str, fd: int, purpose: str, directory: LockDir) -> None:
         self.key = key
         self.purpose = purpose or _program_name()
         self.since = time.time()
         self._fd: int | None = fd
+        self._dir = directory  # this lease's own descriptor of the lock directory
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
         self._write_record()
@@ -163,20 +182,17 @@ class Lease:
 
     def _write_record(self) -> None:
         record = {
-            "key": self.key,
+            "key": _shown_key(self.key),
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "since": self.since,
             "purpose": self.purpose,
         }
-        path = _holder_path(_lock_path(self.key))
-        temp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+        name = _holder_name(self.key)
         try:
-            with open(temp, "w", encoding="utf-8") as handle:
-                json.dump(record, handle)
-            os.replace(temp, path)
+            self._dir.replace(name, json.dumps(record).encode("utf-8"))
         except OSError as err:  # the record only explains; the flock is what counts
-            log.warning("cannot write the lease record %s: %s", path, err)
+            log.warning("cannot write the lease record %s: %s", self._dir.where(name), err)
 
     def listen(self, on_want: Callable[[bytes], None]) -> bool:
         """Call ``on_want(token)`` (from a helper thread) whenever someone waits for this key.
@@ -184,12 +200,11 @@ class Lease:
         Returns:
             False if the want socket could not be made (the lease works all the same).
         """
-        path = _want_path(self.key)
+        name = _want_name(self.key)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)  # left by an earlier holder; only the holder binds
-            sock.bind(path)
+            self._dir.remove(name)  # left by an earlier holder; only the holder binds
+            sock.bind(self._dir.where(name))
         except OSError as err:
             sock.close()
             log.debug("cannot listen for wants of %s: %s", self.key, err)
@@ -229,15 +244,15 @@ class Lease:
         if fd is None:
             return
         if listener is not None:
-            path = _want_path(self.key)
-            with contextlib.suppress(OSError):
-                listener.sendto(b"", path)  # wakes the listening thread
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+            name = _want_name(self.key)
+            self._dir.send_datagram(name, b"")  # wakes the listening thread
+            self._dir.remove(name)
             listener.close()
-        with contextlib.suppress(OSError):
-            os.unlink(_holder_path(_lock_path(self.key)))
-        unlock(fd)
+        self._dir.remove(_holder_name(self.key))
+        try:
+            unlock(fd)
+        finally:
+            self._dir.close()
         log.debug("released lease %s", self.key)
 
     def __enter__(self) -> Lease:
@@ -248,7 +263,7 @@ class Lease:
 
     def __repr__(self) -> str:
         state = "held" if self.held else "released"
-        return f"<Lease {self.key!r} {state} ({self.purpose or 'no purpose'})>"
+        return f"<Lease {_shown_key(self.key)!r} {state} ({self.purpose or 'no purpose'})>"
 
 
 @dataclass(frozen=True)
@@ -266,8 +281,10 @@ class Handover:
     on_want: Callable[[bytes], None] | None = None
 
 
-def _new_lease(key: str, fd: int, purpose: str, handover: Handover | None) -> Lease:
-    lease = Lease(key, fd, purpose)
+def _new_lease(
+    key: str, fd: int, purpose: str, handover: Handover | None, directory: LockDir
+) -> Lease:
+    lease = Lease(key, fd, purpose, directory)
     if handover is not None and handover.on_want is not None:
         lease.listen(handover.on_want)  # at once: a want sent from now on is not lost
     return lease
@@ -293,25 +310,51 @@ def acquire_first(
 
     Raises:
         BoardBusy: every key stayed taken for ``wait_s`` seconds.
+        LeaseError: the lock directory or a lock file is unsafe or blocked by another user.
     """
     if not keys:
         raise ValueError("no lease keys given")
     deadline = Deadline.after(wait_s)
+    directory = LockDir.open()
+    try:
+        return _acquire_in(directory, keys, deadline, wait_s, purpose, what, handover)
+    except BaseException:
+        directory.close()
+        raise
+
+
+def _acquire_in(
+    directory: LockDir,
+    keys: Sequence[str],
+    deadline: Deadline,
+    wait_s: float | None,
+    purpose: str,
+    what: str,
+    handover: Handover | None,
+) -> Lease:
+    """:func:`acquire_first` in an open lock directory (which the lease takes over)."""
     fds: list[tuple[str, int]] = []
-    for key in keys:
-        fd = open_lock(_lock_path(key))
-        if try_lock(fd):
+    free: tuple[str, int] | None = None
+    try:
+        for key in keys:
+            fd = directory.open_lock(_lock_name(key))
+            if try_lock(fd):
+                free = (key, fd)
+                break
+            fds.append((key, fd))
+    finally:
+        if free is not None or sys.exc_info()[0] is not None:
             for _, other in fds:
                 os.close(other)
-            return _new_lease(key, fd, purpose, handover)
-        fds.append((key, fd))
+    if free is not None:
+        return _new_lease(free[0], free[1], purpose, handover, directory)
     winner = None
     if wait_s is None or wait_s > 0:
         race = Race()
         for key, fd in fds:
             race.start(key, fd)
             if handover is not None:
-                _send_want(key, handover.token)
+                directory.send_datagram(_want_name(key), handover.token)
         fds = []  # the threads own the descriptors now
         try:
             race.done.wait(deadline.remaining())
@@ -324,8 +367,8 @@ def acquire_first(
     for _, fd in fds:
         os.close(fd)
     if winner is None:
-        raise _busy(keys, wait_s, what)
-    return _new_lease(winner[0], winner[1], purpose, handover)
+        raise _busy(directory, keys, wait_s, what)
+    return _new_lease(winner[0], winner[1], purpose, handover, directory)
 
 
 def acquire(
@@ -379,15 +422,20 @@ def describe_holder(record: dict[str, Any]) -> str:
     return text
 
 
-def _busy(keys: Sequence[str], wait_s: float | None, what: str) -> BoardBusy:
+def _busy(directory: LockDir, keys: Sequence[str], wait_s: float | None, what: str) -> BoardBusy:
     waited = f" after waiting {wait_s:.3g} s" if wait_s else ""
     if len(keys) == 1:
-        name = what or keys[0].split(":", 1)[-1]
-        record = read_holder(keys[0])
+        name = what or _shown_key(keys[0]).split(":", 1)[-1]
+        record = _read_holder(directory, keys[0])
         return BoardBusy(
             f"board {name!r} is busy: {describe_holder(record)}{waited}",
-            key=keys[0],
+            key=_shown_key(keys[0]),
             holder=record,
         )
-    held = "; ".join(f"{k.split(':', 1)[-1]}: {describe_holder(read_holder(k))}" for k in keys)
-    return BoardBusy(f"all boards of the {what or 'pool'} are busy{waited} ({held})", key=keys[0])
+    held = "; ".join(
+        f"{_shown_key(k).split(':', 1)[-1]}: {describe_holder(_read_holder(directory, k))}"
+        for k in keys
+    )
+    return BoardBusy(
+        f"all boards of the {what or 'pool'} are busy{waited} ({held})", key=_shown_key(keys[0])
+    )

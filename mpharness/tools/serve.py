@@ -8,13 +8,21 @@ served, so no local session uses it meanwhile, and its first URL is opened as a 
 Rfc2217Server` then serves it; any host opens it as ``rfc2217://HOST:PORT`` (a board URL like any
 other). A local serial port is driven directly, so DTR/RTS from the client reach the wires; a
 virtual board gets the ESP auto-reset circuit emulated, i.e. an esptool-style hard reset
-restarts it (see the server module). RFC 2217 has no authentication: serve on a trusted network,
-or bind to 127.0.0.1 and reach the port through an SSH tunnel.
+restarts it (see the server module).
+
+Security: RFC 2217 has no authentication, and a served board runs whatever code a client sends
+(the ``unix`` board runs it as the serving user, with that user's files). So the default bind is
+``127.0.0.1`` (reach it from elsewhere through an SSH tunnel: ``ssh -L PORT:127.0.0.1:PORT``);
+any other address must be asked for, and :func:`exposure` says what it exposes, which the CLI
+prints. A pre-shared token was considered and left out: the clients that matter (pyserial,
+esptool, mpremote) cannot send one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import getpass
+import ipaddress
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
@@ -28,7 +36,10 @@ from mpharness.transports.rfc2217_server import Rfc2217Server
 if TYPE_CHECKING:
     from mpharness.rigs.rig import Rig
 
-__all__ = ["serve_board", "served_board"]
+__all__ = ["LOOPBACK", "exposure", "serve_board", "served_board"]
+
+#: The default bind address: this host only.
+LOOPBACK = "127.0.0.1"
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +49,7 @@ def served_board(
     name_or_url: str,
     *,
     port: int = 0,
-    host: str = "127.0.0.1",
+    host: str = LOOPBACK,
     rig: Rig | Sequence[str] | None = None,
     lease_wait_s: float | None = 0.0,
 ) -> Iterator[Rfc2217Server]:
@@ -76,7 +87,7 @@ def serve_board(
     name_or_url: str,
     port: int,
     *,
-    host: str = "",
+    host: str = LOOPBACK,
     rig: Rig | Sequence[str] | None = None,
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
@@ -93,3 +104,18 @@ def serve_board(
             return
         if server.error is not None:
             raise server.error
+
+
+def exposure(host: str, port: int, board: str) -> str | None:
+    """A warning for a bind that reaches beyond this host, or None for a loopback bind."""
+    try:
+        loopback = host not in ("", "0.0.0.0", "::") and ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: whatever interfaces it resolves to
+        loopback = host == "localhost"
+    if loopback:
+        return None
+    where = "every interface" if host in ("", "0.0.0.0", "::") else host
+    return (
+        f"serving {board} on {where}, port {port}, without authentication: anyone who can reach "
+        f"it can run code on the board (on the unix board: as {getpass.getuser()} on this host)"
+    )

@@ -23,11 +23,13 @@ modules (``transports.base``...) but never the dispatcher.
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
-from mpharness.errors import ConfigError
+from mpharness.errors import ConfigError, ConnectError
+from mpharness.secret import Secret, redact_url
 from mpharness.transports.base import Transport
 
-__all__ = ["PYSERIAL_SCHEMES", "Transport", "open_transport", "url_scheme"]
+__all__ = ["PYSERIAL_SCHEMES", "Transport", "check_authority", "open_transport", "url_scheme"]
 
 # pyserial's URL handlers (serial.protocol_handler_*), plus "socket" and friends.
 PYSERIAL_SCHEMES = {"rfc2217", "socket", "loop", "spy", "alt", "hwgrep", "cp2110"}
@@ -49,7 +51,7 @@ def open_transport(
     url: str,
     *,
     baudrate: int | None = None,
-    password: str | None = None,
+    password: str | Secret | None = None,
     timeout: float | None = 10.0,
 ) -> Transport:
     """Open the link a board URL names.
@@ -57,14 +59,19 @@ def open_transport(
     Args:
         url: a board URL (see the module docstring).
         baudrate: serial speed for serial links (default 115200).
-        password: WebREPL password (never logged).
+        password: WebREPL password (never logged; carried as a
+            :class:`~mpharness.secret.Secret` from here on).
         timeout: budget in seconds for opening the link.
 
     Raises:
         ConfigError: the URL's scheme is unknown.
-        ConnectError: the link could not be opened.
+        ConnectError: the link could not be opened, or its host or port does not parse (the
+            message names the URL without credentials).
     """
+    password = None if password is None else Secret(password)
     scheme = url_scheme(url)
+    if scheme in _AUTHORITY_SCHEMES:
+        check_authority(url)
     if scheme == "shaped":
         from mpharness.virtual.shaped_urls import open_shaped
 
@@ -107,6 +114,28 @@ def open_transport(
         "(rfc2217://, socket://, loop://), ws://host[:port], ssh://user@host, unix: or "
         "qemu:microbit"
     )
+
+
+#: Schemes whose URLs have a ``//host[:port]`` part that is parsed before anything is opened.
+_AUTHORITY_SCHEMES = {"ws", "wss", "ssh", "rfc2217", "socket"}
+
+
+def check_authority(url: str) -> None:
+    """Check that the host and port of ``//host[:port]`` URL parse.
+
+    Raises:
+        ConnectError: they do not; the message names the URL without credentials and never
+            chains the parser's error (whose frames hold the URL).
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError when out of range or not a number
+        host = parts.hostname
+    except ValueError as err:
+        raise ConnectError(f"bad URL {redact_url(url)}: {err}") from None
+    if not host:
+        raise ConnectError(f"bad URL {redact_url(url)}: no host")
+    del port
 
 
 def _resolve_usb_serial(url: str) -> str:

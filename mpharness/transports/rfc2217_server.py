@@ -3,10 +3,15 @@
 Theory of operation
 -------------------
 :class:`Rfc2217Server` listens on a TCP port and serves one client at a time (a serial port has
-one user; a connection arriving while one is served is closed at once). pyserial's
-:class:`serial.rfc2217.PortManager` does the Telnet/RFC 2217 work: it filters option traffic out
-of the bytes the client sends and applies port settings (baud rate, DTR, RTS, ...) to the object
-it is given, acknowledging each. Three daemon threads:
+one user; a connection arriving while one is served is told ``board in use by HOST:PORT since
+...`` and closed). Whatever one client does (resetting its connection before it is accepted,
+sending bytes the Telnet parser chokes on) ends that client only, logged without a traceback;
+the accept thread never dies of it. RFC 2217 has no authentication: whoever reaches the port
+drives the board (see ``mpharness.tools.serve`` for what that means and the default bind).
+
+pyserial's :class:`serial.rfc2217.PortManager` does the Telnet/RFC 2217 work: it filters option
+traffic out of the bytes the client sends and applies port settings (baud rate, DTR, RTS, ...) to
+the object it is given, acknowledging each. Three daemon threads:
 
 * *accept* blocks in ``select`` on the listening socket and a stop pipe;
 * *net -> board* blocks in ``select`` on the client socket and the stop pipe, feeds what arrives
@@ -34,6 +39,7 @@ import os
 import select
 import socket
 import threading
+import time
 from typing import Any
 
 import serial
@@ -43,12 +49,15 @@ from mpharness.deadline import Deadline
 from mpharness.errors import TransportError
 from mpharness.transports.base import Transport
 from mpharness.transports.reset_sequences import SetLine
+from mpharness.transports.serial_link import BUSY_GREETING
 
 __all__ = ["Rfc2217Server", "ServedLines"]
 
 log = logging.getLogger(__name__)
 
 STOP_CHECK = 0.25  #: s the board -> net thread may block in ``transport.read``
+ACCEPT_BACKOFF = 0.05  #: s to pause after a failed ``accept`` (e.g. out of descriptors)
+REFUSE_TIMEOUT = 1.0  #: s allowed to tell a second client who uses the board
 HARD_RESET_BUDGET = 10.0  #: s allowed for a virtual board's restart after EN rises
 IAC = b"\xff"  #: Telnet "interpret as command"; doubled in data
 RECV_SIZE = 65536
@@ -161,13 +170,16 @@ class ServedLines:
 
 
 class _Client:
-    """One connected client: a socket whose writes are serialised (two threads send)."""
+    """One connected client: a socket whose writes are serialised (two threads send).
 
-    def __init__(self, sock: socket.socket) -> None:
+    ``peer`` comes from ``accept`` (a client that already reset has no ``getpeername``).
+    """
+
+    def __init__(self, sock: socket.socket, peer: str) -> None:
         self.sock = sock
         self.lock = threading.Lock()
-        host, port = sock.getpeername()[:2]
-        self.peer = f"{host}:{port}"
+        self.peer = peer
+        self.since = time.time()
 
     def write(self, data: bytes) -> None:
         with self.lock:
@@ -251,31 +263,46 @@ class Rfc2217Server:
                 ready, _, _ = select.select([self._listener, self._stop_r], [], [])
                 if self._stop_r in ready:
                     return
-                sock, _ = self._listener.accept()
-            except (OSError, ValueError):
-                return
-            if self._client is not None:
-                log.warning("refused %s: the port is in use", sock.getpeername())
-                sock.close()
+                sock, address = self._listener.accept()
+            except (OSError, ValueError) as exc:  # e.g. a client that reset while queued
+                if self._stopping.is_set():
+                    return
+                log.debug("accept failed: %s", exc)
+                self._stopping.wait(ACCEPT_BACKOFF)  # never spin on a lasting failure
                 continue
-            self._serve_client(sock)
+            peer = _peer_name(address)
+            try:
+                self._take(sock, peer)
+            except Exception as exc:  # one client's trouble stays with that client
+                log.info("client %s dropped while connecting: %s", peer, exc)
+                with contextlib.suppress(OSError):
+                    sock.close()
 
-    def _serve_client(self, sock: socket.socket) -> None:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        client = _Client(sock)
+    def _take(self, sock: socket.socket, peer: str) -> None:
+        """Serve a new connection, or tell it who uses the board and close it."""
         with self._client_lock:
-            self._client = client
-            self._manager = serial.rfc2217.PortManager(self.lines, client, logger=None)
+            current = self._client
+        if current is not None:
+            log.info("refused %s: the board is in use by %s", peer, current.peer)
+            _refuse(sock, current)
+            return
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        client = _Client(sock, peer)
+        manager = serial.rfc2217.PortManager(self.lines, client, logger=None)  # sends options
+        with self._client_lock:
+            self._client, self._manager = client, manager
         log.info("client %s connected", client.peer)
         thread = threading.Thread(
-            target=self._net_to_board, args=(client,), name="mpharness-rfc2217-in", daemon=True
+            target=self._net_to_board,
+            args=(client, manager),
+            name="mpharness-rfc2217-in",
+            daemon=True,
         )
+        self._threads = [t for t in self._threads if t.is_alive()]
         self._threads.append(thread)
         thread.start()
 
-    def _net_to_board(self, client: _Client) -> None:
-        manager = self._manager
-        assert manager is not None
+    def _net_to_board(self, client: _Client, manager: serial.rfc2217.PortManager) -> None:
         try:
             while not self._stopping.is_set():
                 ready, _, _ = select.select([client.sock, self._stop_r], [], [])
@@ -291,6 +318,10 @@ class Rfc2217Server:
             self._fail(exc)
         except (OSError, ValueError) as exc:
             log.debug("client %s: %s", client.peer, exc)
+        except Exception as exc:  # what garbage makes the Telnet parser raise: drop the client
+            log.info(
+                "client %s sent something unusable (%s: %s)", client.peer, type(exc).__name__, exc
+            )
         finally:
             log.info("client %s disconnected", client.peer)
             self._drop_client(client)
@@ -309,6 +340,9 @@ class Rfc2217Server:
                     manager.check_modem_lines()
                 except OSError as exc:
                     log.debug("client %s: %s", client.peer, exc)
+                except Exception as exc:  # this client's trouble: it goes, serving goes on
+                    log.info("client %s dropped: %s: %s", client.peer, type(exc).__name__, exc)
+                    self._drop_client(client)
         except TransportError as exc:
             self._fail(exc)
 
@@ -331,3 +365,25 @@ class Rfc2217Server:
             os.write(self._stop_w, b"x")
         self._drop_client()
         self._stopped.set()
+
+
+def _peer_name(address: Any) -> str:
+    """``HOST:PORT`` of an accepted connection (``[v6]:PORT`` for IPv6)."""
+    try:
+        host, port = address[0], address[1]
+    except (TypeError, IndexError):
+        return str(address)
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+def _refuse(sock: socket.socket, current: _Client) -> None:
+    """Tell a connection that arrived while ``current`` is served who has the board; close it."""
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(current.since))
+    try:
+        sock.settimeout(REFUSE_TIMEOUT)
+        sock.sendall(BUSY_GREETING + f"{current.peer} since {since}\r\n".encode())
+        sock.shutdown(socket.SHUT_WR)
+    except OSError as exc:
+        log.debug("could not tell a refused client why: %s", exc)
+    finally:
+        sock.close()

@@ -36,9 +36,11 @@ import errno
 import logging
 import os
 import select
+import socket
 import stat
 import threading
 from typing import Any
+from urllib.parse import urlsplit
 
 import serial
 import serial.rfc2217  # loaded lazily by pyserial; _set_read_timeout needs the class
@@ -173,6 +175,9 @@ class SerialTransport(Transport):
         if self._scheme in _NETWORK_SCHEMES:
             if code == errno.ECONNREFUSED:
                 return ConnectError(f"connection refused by {port} (is the serial server running?)")
+            busy = _server_busy_reason(port) if self._scheme == "rfc2217" else None
+            if busy is not None:
+                return ConnectError(f"{port} is busy: {busy}")
             return ConnectError(f"could not connect to {port}: {_reason(exc)}")
         # pyserial on Windows gives no errno, only the Windows error's repr in the message.
         denied = code in (errno.EACCES, errno.EPERM) or "PermissionError" in text
@@ -409,3 +414,24 @@ def _errno_of(exc: BaseException) -> int | None:
 def _reason(exc: BaseException) -> str:
     inner = exc.__cause__ or exc.__context__
     return str(inner if isinstance(inner, OSError) else exc)
+
+
+#: How an ``mpharness serve`` server answers a connection while it serves another client.
+BUSY_GREETING = b"board in use by "
+BUSY_PROBE_TIMEOUT = 1.0  #: s allowed for asking an RFC 2217 server why it refused us
+
+
+def _server_busy_reason(url: str) -> str | None:
+    """What an ``mpharness serve`` server says to a second client (``board in use by HOST:PORT
+    since ...``), or None if it says something else or nothing in time."""
+    try:
+        parts = urlsplit(url)
+        address = (parts.hostname or "", parts.port or 0)
+        with socket.create_connection(address, timeout=BUSY_PROBE_TIMEOUT) as sock:
+            data = sock.recv(200)
+    except (OSError, ValueError):
+        return None
+    if not data.startswith(BUSY_GREETING):
+        return None
+    text = data.decode("ascii", "replace").strip()
+    return "".join(c if c.isprintable() else "?" for c in text)  # a network peer's words

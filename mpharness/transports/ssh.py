@@ -46,6 +46,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from mpharness.deadline import Deadline
 from mpharness.errors import ConfigError, ConnectError, TransportClosed
+from mpharness.secret import redact_url
 from mpharness.transports.base import Transport
 
 __all__ = [
@@ -87,22 +88,24 @@ def parse_ssh_url(url: str) -> SshTarget:
     Raises:
         ConfigError: no host, a bad port, or an unknown option.
     """
-    parts = urlsplit(url)
+    shown = redact_url(url)
     try:
+        parts = urlsplit(url)
         port = parts.port
+        host = parts.hostname
     except ValueError as exc:
-        raise ConfigError(f"bad port in {url!r}: {exc}") from exc
-    if not parts.hostname:
-        raise ConfigError(f"no host in {url!r}: expected ssh://user@host[:port][/python]")
+        raise ConfigError(f"bad host or port in {shown!r}: {exc}") from None
+    if not host:
+        raise ConfigError(f"no host in {shown!r}: expected ssh://user@host[:port][/python]")
     options = parse_qs(parts.query, keep_blank_values=True)
     unknown = set(options) - {"root", "micropython"}
     if unknown:
         raise ConfigError(
-            f"unknown option(s) {sorted(unknown)} in {url!r} (known: root, micropython)"
+            f"unknown option(s) {sorted(unknown)} in {shown!r} (known: root, micropython)"
         )
     user = f"{unquote(parts.username)}@" if parts.username else ""
     return SshTarget(
-        destination=f"{user}{parts.hostname}",
+        destination=f"{user}{host}",
         port=port,
         python=unquote(parts.path) if parts.path not in ("", "/") else DEFAULT_PYTHON,
         root=options["root"][-1] if "root" in options else None,
@@ -168,7 +171,7 @@ class SshTransport(Transport):
     ) -> None:
         """Start the session; ``command(payload_size, connect_timeout)`` overrides the ssh
         command line (e.g. :func:`local_agent_command` runs the agent here, without ssh)."""
-        self.url = url
+        self.url = redact_url(url)
         self.target = target
         self._timeout = 10.0 if timeout is None else timeout
         self._proc: subprocess.Popen[bytes] | None = None

@@ -43,6 +43,7 @@ from websocket import ABNF
 
 from mpharness.deadline import Deadline
 from mpharness.errors import ConnectError, TransportClosed
+from mpharness.secret import Secret, redact_url
 from mpharness.transports.base import Transport
 from mpharness.transports.webrepl_files import WebReplFileOps, file_header
 
@@ -71,30 +72,9 @@ BUSY_GRACE = 1.0
 RETRY_BACKOFF = (0.05, 0.1, 0.2, 0.4)  #: s between reconnect tries
 
 
-class Secret:
-    """A password that never shows itself (repr, str, vars(), tracebacks' locals)."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value.encode("utf-8")
-
-    def reveal(self) -> bytes:
-        """The password itself."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-
 def safe_url(url: str) -> str:
     """``url`` without any user-info part (``ws://user:pw@host`` -> ``ws://host``)."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+    return redact_url(url)
 
 
 class WebReplTransport(WebReplFileOps, Transport):
@@ -104,7 +84,7 @@ class WebReplTransport(WebReplFileOps, Transport):
     another thread while one thread reads.
     """
 
-    def __init__(self, url: str, password: str, *, io_timeout: float = IO_TIMEOUT) -> None:
+    def __init__(self, url: str, password: str | Secret, *, io_timeout: float = IO_TIMEOUT) -> None:
         self.url = safe_url(url)
         self._password = Secret(password)
         self._io_timeout = io_timeout
@@ -230,7 +210,7 @@ class WebReplTransport(WebReplFileOps, Transport):
         self._buf.clear()
         assert self._ws is not None
         try:
-            self._ws.send(self._password.reveal() + b"\r", opcode=ABNF.OPCODE_TEXT)
+            self._ws.send(self._password.reveal().encode("utf-8") + b"\r", opcode=ABNF.OPCODE_TEXT)
         except (websocket.WebSocketException, OSError) as err:
             raise ConnectError(f"WebREPL at {self.url} dropped during login: {err}") from None
         self._await_text(CONNECTED, deadline, "the login answer")
@@ -344,7 +324,7 @@ class _Busy(ConnectError):
 
 
 def open_webrepl(
-    url: str, *, password: str | None = None, timeout: float | None = 10.0
+    url: str, *, password: str | Secret | None = None, timeout: float | None = 10.0
 ) -> WebReplTransport:
     """Connect to a board's WebREPL and log in.
 

@@ -39,8 +39,8 @@ from typing import Any
 from mpharness.deadline import Deadline
 from mpharness.errors import ConfigError, TransportClosed
 from mpharness.protocol.constants import CTRL_C
+from mpharness.secret import Secret
 from mpharness.transports.base import Transport
-from mpharness.transports.webrepl import Secret
 from mpharness.virtual.webrepl_files import FileProtocol, SessionKilled, firmware_version
 from mpharness.virtual.ws_device import (
     OP_BINARY,
@@ -237,7 +237,7 @@ class WebReplServer:
                 if len(typed) < MAX_PASSWORD_CHARS:
                     typed.append(byte)
                 continue
-            if not secrets.compare_digest(bytes(typed), self._password.reveal()):
+            if not secrets.compare_digest(bytes(typed), self._password.reveal().encode("utf-8")):
                 raise WsClosed("access denied", farewell=frame_bytes(DENIED, OP_TEXT))
             typed.clear()
             client.logged_in = True

@@ -19,25 +19,27 @@ PACKAGES = {
 }
 
 #: engine layer -> the layers it may import (besides itself). Layers are the folders of
-#: ``mpharness/`` and its top-level modules; see each folder's ``__init__`` docstring.
+#: ``mpharness/`` and its top-level modules; see each folder's ``__init__`` docstring. The
+#: base (errors, deadline, secret: a masked value for passwords) imports nothing of ours.
+BASE = {"errors", "deadline", "secret"}
 ALLOWED = {
     "errors": set(),
     "deadline": set(),
-    "protocol": {"errors"},
-    "transports": {"errors", "deadline", "protocol", "virtual"},
-    "virtual": {"errors", "deadline", "protocol", "transports", "rigs"},
-    "session": {"errors", "deadline", "protocol", "transports"},
-    "rigs": {"errors", "deadline", "transports"},
-    "files": {"errors", "deadline", "protocol", "session", "rigs"},
-    "board": {"session", "files"},
-    "sharing": {"errors", "deadline", "rigs", "transports"},
-    "connect": {"errors", "deadline", "board", "session", "rigs", "sharing", "transports"},
-    "tools": {"errors", "deadline", "connect", "board", "rigs", "sharing", "transports"},
-    "cli": {
-        *("errors", "deadline", "connect", "board", "files", "rigs", "sharing"),
-        *("tools", "transports", "virtual", "mpharness"),
-    },
-    "mpharness": {"errors", "board", "connect"},
+    "secret": set(),
+    "protocol": BASE,
+    "transports": BASE | {"protocol", "virtual"},
+    "virtual": BASE | {"protocol", "transports", "rigs"},
+    "session": BASE | {"protocol", "transports"},
+    "rigs": BASE | {"transports"},
+    "files": BASE | {"protocol", "session", "rigs"},
+    "board": BASE | {"session", "files"},
+    "sharing": BASE | {"rigs", "transports"},
+    "connect": BASE | {"board", "session", "rigs", "sharing", "transports"},
+    "tools": BASE | {"connect", "board", "rigs", "sharing", "transports"},
+    "cli": BASE
+    | {"connect", "board", "files", "rigs", "sharing", "tools", "transports", "virtual"}
+    | {"mpharness"},
+    "mpharness": BASE | {"board", "connect"},
 }
 
 #: underscore names that are public APIs of the standard library or pyserial

@@ -66,16 +66,19 @@ def test_cell_magic_heading() -> None:
     assert cell_magic("x = 1\n%%host") is None
 
 
+KEY = "0123456789abcdef"
+
+
 def _demux(chunks: list[str], expect_value: bool = True) -> tuple[list[object], str | None]:
     events: list[object] = []
-    demux = OutputDemux(events.append, events.append, expect_value=expect_value)
+    demux = OutputDemux(events.append, events.append, expect_value=expect_value, display_key=KEY)
     for chunk in chunks:
         demux.feed(chunk)
     return events, demux.finish()
 
 
 def test_demux_separates_text_display_and_value_across_chunk_boundaries() -> None:
-    stream = 'a\n\x1e!application/json {"k": [1, 2]}\x1f\nb\n\x1e=42\x1f\n'
+    stream = f'a\n\x1e!{KEY} application/json {{"k": [1, 2]}}\x1f\nb\n\x1e=42\x1f\n'
     chunked = [stream[i : i + 3] for i in range(0, len(stream), 3)]
     events, value = _demux(chunked)
     assert "".join(e for e in events if isinstance(e, str)) == "a\nb\n"
@@ -84,6 +87,34 @@ def test_demux_separates_text_display_and_value_across_chunk_boundaries() -> Non
         {"application/json": {"k": [1, 2]}, "text/plain": "<application/json from the board>"}
     ]
     assert value == "42"
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        "\x1e!text/html <img src=x onerror=alert(1)>\x1f",  # the issue's frame, no key
+        "\x1e!fedcba9876543210 text/html <script>alert(1)</script>\x1f",  # a wrong key
+        f"\x1e!{KEY[:-1]} text/html <b>x</b>\x1f",  # a prefix of the key
+        f"\x1e!{KEY}text/html <b>x</b>\x1f",  # the key run into the MIME type
+    ],
+)
+def test_display_frames_without_the_session_key_are_plain_text(forged: str) -> None:
+    events, _ = _demux(["before\n", forged, "\nafter\n"], expect_value=False)
+    assert all(isinstance(e, str) for e in events), "a forged frame became rich output"
+    assert "".join(map(str, events)) == "before\n" + forged + "\nafter\n"
+
+
+def test_a_malformed_keyed_frame_is_text_without_the_key() -> None:
+    events, _ = _demux([f"\x1e!{KEY} application/json {{bad\x1f"], expect_value=False)
+    assert "".join(map(str, events)) == "\x1e!application/json {bad\x1f"
+
+
+def test_no_display_frames_without_a_key() -> None:
+    events: list[object] = []
+    demux = OutputDemux(events.append, events.append)
+    demux.feed(f"\x1e!{KEY} text/html <b>x</b>\x1f")
+    demux.finish()
+    assert all(isinstance(e, str) for e in events)
 
 
 def test_value_frame_followed_by_output_is_output() -> None:

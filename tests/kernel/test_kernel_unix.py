@@ -146,6 +146,21 @@ def test_board_display_helper_emits_rich_output(unix_kernel: KernelHarness) -> N
     assert reply.of_type("display_data")[0]["data"]["image/png"] == "iVBORw0KGgo="
 
 
+def test_board_output_cannot_forge_rich_output(unix_kernel: KernelHarness) -> None:
+    """Issue 12, finding 4: a display frame in data the board reads (a file here; a sensor or
+    a network reply alike) stays text; only the session's helper makes rich output."""
+    forged = "\x1e!text/html <img src=x onerror=alert(1)>\x1f"
+    write = f"f = open('/reply.txt', 'w')\nf.write({forged!r})\nf.close()"
+    assert unix_kernel.execute(write).status == "ok"
+    reply = unix_kernel.execute("display({'ok': 1})\nprint(open('/reply.txt').read())")
+    assert [d["data"].get("application/json") for d in reply.of_type("display_data")] == [{"ok": 1}]
+    assert forged in reply.stdout
+    reply = unix_kernel.execute(  # what board code could reach to learn the key
+        "print(hasattr(display, '__closure__'), '_mph_display' in globals())"
+    )
+    assert reply.stdout == "False False\n"
+
+
 def test_store_board_data_and_plot_it_on_the_host(unix_kernel: KernelHarness) -> None:
     unix_kernel.execute("samples = [1, 4, 9, 16]")
     assert unix_kernel.execute("%store samples").status == "ok"
