@@ -137,3 +137,24 @@ def test_lease_wait_option(tmp_path: Path) -> None:
     assert "after waiting 0.3 s" in result.stderr and "(holder)" in result.stderr
     result = run_cli("--lease-wait", "5", "--rig", str(rig), "exec", "held", "print(2)")
     assert (result.returncode, result.stdout) == (0, "2\n")
+
+
+def test_devices_probe_shows_each_boards_status(tmp_path: Path) -> None:
+    """An unplugged rig board is 'not found', a leased one 'busy' with its holder, a virtual one
+    'reachable'."""
+    import mpharness
+
+    rig = tmp_path / "hil_rigs"
+    rig.mkdir()
+    (rig / "lab.yaml").write_text(
+        "boards:\n  sim:\n    url: 'unix:'\n  held:\n    url: 'unix:'\n"
+        "  unplugged:\n    url: /dev/serial/by-id/usb-no-such-board-if00\n"
+    )
+    with mpharness.open_board("held", rig=[str(rig / "lab.yaml")], purpose="holder"):
+        result = run_cli("devices", "--probe", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line for line in result.stdout.splitlines()}
+    assert rows["BOARD"].split()[:3] == ["BOARD", "URL/PORT", "STATUS"]
+    assert "reachable" in rows["sim"] and "micropython" in rows["sim"]
+    assert "not found" in rows["unplugged"]
+    assert f"busy (PID {os.getpid()} on" in rows["held"] and "holder" in rows["held"]
