@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 import mpharness
+from mpharness.cli.tracebacks import map_stdin_frames
 from mpharness.errors import (
     BoardBroken,
     BoardTimeout,
@@ -111,13 +112,17 @@ def _stream(text: str) -> None:
     sys.stdout.flush()
 
 
-def _run_code(args: argparse.Namespace, code: str) -> int:
+def _run_code(args: argparse.Namespace, code: str, path: str | None = None) -> int:
+    """Run ``code``; a board traceback names ``path`` (the file it came from), if given."""
     with _open(args, soft_reset=not args.no_reset) as board:
         try:
             board.exec(code, timeout=args.timeout, on_output=_stream)
         except RemoteError as err:
             sys.stdout.flush()
-            sys.stderr.write(err.traceback or f"{err.exc_type}: {err.message}\n")
+            text = err.traceback or f"{err.exc_type}: {err.message}\n"
+            if path is not None and err.traceback:
+                text = map_stdin_frames(text, path, code.splitlines())
+            sys.stderr.write(text)
             return EXIT_REMOTE
     return EXIT_OK
 
@@ -132,7 +137,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             code = f.read()
     except OSError as err:
         raise ConfigError(f"cannot read {args.file}: {err.strerror}") from err
-    return _run_code(args, code)
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"cannot read {args.file}: not UTF-8 text ({err.reason})") from err
+    return _run_code(args, code, args.file)
 
 
 def _cmd_repl(args: argparse.Namespace) -> int:

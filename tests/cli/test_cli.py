@@ -18,7 +18,7 @@ def run_cli(
     env = dict(os.environ)
     env.pop("MPHARNESS_RIG", None)
     return subprocess.run(
-        [sys.executable, "-m", "mpharness.cli.main", *args],
+        [sys.executable, "-m", "mpharness.cli", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -158,3 +158,22 @@ def test_devices_probe_shows_each_boards_status(tmp_path: Path) -> None:
     assert "reachable" in rows["sim"] and "micropython" in rows["sim"]
     assert "not found" in rows["unplugged"]
     assert f"busy (PID {os.getpid()} on" in rows["held"] and "holder" in rows["held"]
+
+
+def test_run_traceback_names_the_file_and_its_lines(tmp_path: Path) -> None:
+    """As ``python FILE`` does: the file's name, its line numbers and the lines themselves."""
+    script = tmp_path / "blinky.py"
+    script.write_text('x = 1\n\ndef f(a):\n    return 10 // a\n\nprint("before")\nf(0)\n')
+    result = run_cli("run", "unix", "blinky.py", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == "before\n"
+    assert "<stdin>" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[:5] == [
+        "Traceback (most recent call last):",
+        '  File "blinky.py", line 7, in <module>',
+        "    f(0)",
+        '  File "blinky.py", line 4, in f',
+        "    return 10 // a",
+    ]
+    assert lines[-1].startswith("ZeroDivisionError")

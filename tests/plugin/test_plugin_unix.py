@@ -289,3 +289,30 @@ def test_ini_keys_select_the_board_and_budget(pytester, unix):
     result = pytester.runpytest(*QUIET)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*timed out after 1 s on board 'unix'*"])
+
+
+def test_summary_names_board_url_and_firmware(pytester, unix):
+    pytester.makepyfile("import pytest\n\n@pytest.mark.on_board\ndef test_ok():\n    pass\n")
+    result = run(pytester, unix)
+    result.assert_outcomes(passed=1)
+    line = next(x for x in result.outlines if x.startswith("board 'unix'"))
+    assert re.fullmatch(
+        r"board 'unix' \(unix:\): micropython \d+\.\d+\.\d+(-\w+)? on linux.*", line
+    )
+    assert "::" not in line and not line.endswith("version")
+
+
+def test_describe_firmware_formats_version_and_machine():
+    from pytest_mpharness.session import describe_firmware
+
+    unix_info = {
+        "implementation": "micropython",
+        "version": "1.29.0.preview",
+        "machine": "linux [GCC 14.2.1] version",
+    }
+    assert describe_firmware(unix_info) == "micropython 1.29.0-preview on linux [GCC 14.2.1]"
+    esp = {"implementation": "micropython", "version": "1.24.1", "machine": "ESP32 module"}
+    assert describe_firmware(esp) == "micropython 1.24.1 on ESP32 module"
+    assert describe_firmware({"implementation": "micropython", "version": "1.9.2"}) == (
+        "micropython 1.9.2"
+    )
