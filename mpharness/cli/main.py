@@ -13,9 +13,9 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import TextIO
 
 import mpharness
+from mpharness.cli.progress import ProgressBar
 from mpharness.cli.tracebacks import map_stdin_frames
 from mpharness.errors import (
     BoardBroken,
@@ -165,6 +165,7 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     from mpharness.files import sync
 
     with _open(args, soft_reset=False) as board:
+        started = time.monotonic()  # planning (hashing on the board) is part of the sync
         if args.dir is None:
             if board.spec is None or not board.spec.resources:
                 raise ConfigError(f"board {args.board!r} declares no resources; name a DIR")
@@ -180,44 +181,17 @@ def _cmd_sync(args: argparse.Namespace) -> int:
                 include=args.include,
                 exclude=args.exclude,
             )
-        sys.stdout.write(sync.format_plan(plan))
-        if not args.dry_run:
-            try:
-                with _ProgressBar(sys.stderr) as bar:
-                    sync.apply_sync(board, plan, progress=bar)
-            except OSError as err:
-                sys.stderr.write(f"mpharness: sync failed: {err}\n")
-                return EXIT_REMOTE
+        if args.dry_run:
+            sys.stdout.write(sync.format_plan(plan) + "dry run: nothing was changed\n")
+            return EXIT_OK
+        try:
+            with ProgressBar(sys.stderr, "sync") as bar:
+                result = sync.apply_sync(board, plan, progress=bar)
+        except OSError as err:
+            sys.stderr.write(f"mpharness: sync failed: {err}\n")
+            return EXIT_REMOTE
+        sys.stdout.write(sync.format_done(plan) + result.summary(time.monotonic() - started) + "\n")
     return EXIT_OK
-
-
-class _ProgressBar:
-    """A one-line progress bar on a terminal, shown once a transfer takes over 0.3 s."""
-
-    def __init__(self, stream: TextIO, delay: float = 0.3) -> None:
-        self.stream, self.delay = stream, delay
-        self.start = time.monotonic()
-        self.shown = False
-
-    def __enter__(self) -> _ProgressBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.shown:
-            self.stream.write("\n")
-            self.stream.flush()
-
-    def __call__(self, done: int, total: int) -> None:
-        elapsed = time.monotonic() - self.start
-        if elapsed < self.delay or total <= 0:
-            return
-        self.shown = True
-        width = 30
-        filled = width * done // total
-        rate = done / elapsed / 1024
-        line = f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} B {rate:.0f} KiB/s"
-        self.stream.write(line)
-        self.stream.flush()
 
 
 def _cmd_pty(args: argparse.Namespace) -> int:
@@ -252,6 +226,7 @@ def _cmd_flash(args: argparse.Namespace) -> int:
         address=args.address,
         rig=args.rig,
         lease_wait_s=_lease_wait(args),
+        quiet=not sys.stdout.isatty(),  # esptool draws its progress bar on a terminal only
     )
     if result.action == "skipped":
         sys.stdout.write(f"{args.board} already runs this firmware ({result.before}): skipped\n")
