@@ -178,6 +178,10 @@ def probe_version(
         return None
 
 
+#: s for a flashed board to come back and answer (flash_board's default ``timeout``)
+FLASH_BACK_S = 60.0
+
+
 def _load_esptool() -> Any:
     try:
         return importlib.import_module("esptool.cmds")
@@ -194,7 +198,7 @@ def flash_board(
     address: int | None = None,
     baudrate: int = 460800,
     rig: Rig | Sequence[str] | None = None,
-    timeout: float = 60.0,
+    timeout: float = FLASH_BACK_S,
     lease_wait_s: float | None = -1.0,
     esptool: Any = None,
     probe: Callable[[str], str | None] | None = None,

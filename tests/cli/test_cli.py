@@ -177,3 +177,33 @@ def test_run_traceback_names_the_file_and_its_lines(tmp_path: Path) -> None:
         "    return 10 // a",
     ]
     assert lines[-1].startswith("ZeroDivisionError")
+
+
+SUBCOMMANDS_WITH_BOARD = ["exec", "run", "repl", "sync", "pty", "flash", "serve"]
+
+
+def test_help_describes_board_code_and_default_timeouts() -> None:
+    main_help = run_cli("--help")
+    assert main_help.returncode == 0
+    text = " ".join(main_help.stdout.split())
+    assert "BOARD is the board: a rig name" in text and "CODE is MicroPython source" in text
+    for fact in ("raw REPL 15 s", "exec 60 s", "run: none", "--probe 8 s", "flash: 60 s"):
+        assert fact in text, fact
+    for command in SUBCOMMANDS_WITH_BOARD:
+        result = run_cli(command, "--help")
+        text = " ".join(result.stdout.split())
+        assert result.returncode == 0
+        assert "BOARD the board: a rig name" in text, command
+        assert "15 s" in text, command  # the connect budget
+    exec_help = " ".join(run_cli("exec", "--help").stdout.split())
+    assert "CODE MicroPython source text" in exec_help and "(default 60)" in exec_help
+    assert "(default: no limit)" in " ".join(run_cli("run", "--help").stdout.split())
+
+
+def test_rig_option_also_after_the_subcommand(tmp_path: Path) -> None:
+    rig = tmp_path / "lab.yaml"
+    rig.write_text("boards:\n  mine:\n    url: 'unix:'\n")
+    result = run_cli("exec", "mine", "print(5)", "--rig", str(rig), cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (0, "5\n"), result.stderr
+    result = run_cli("devices", "--rig", str(rig), cwd=tmp_path)
+    assert "mine" in result.stdout
