@@ -382,8 +382,14 @@ def _attach_output(item: pytest.Item, session: BoardSession, outcome: Any, live:
     log = (
         f"on-board test ran {outcome.seconds * 1000:.1f} ms on {session.name!r}: {outcome.status}\n"
     )
-    if outcome.board_error:
-        log += "board traceback (lines of the program sent):\n" + outcome.board_error
+    if outcome.board_error and item.config.getoption("verbose", 0) >= 2:
+        log += "board traceback (the program as sent, shown with -vv):\n" + outcome.board_error
+    elif outcome.board_error and outcome.failure is not None:
+        from pytest_mpharness.report import format_board_traceback, relative_to
+
+        rel = relative_to(str(item.config.invocation_params.dir))
+        log += "board traceback (your files; -vv shows the program as sent):\n"
+        log += format_board_traceback(outcome.failure, rel)
     item.add_report_section("call", "board log", log)
 
 
