@@ -119,10 +119,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("mpharness_flash", "flash rig firmware first", type="bool", default=False)
 
 
+#: Warnings of libraries we use that say nothing about the user's tests: pyserial 3.5's RFC 2217
+#: client calls Thread.setDaemon/setName, deprecated since Python 3.10, whenever it opens.
+QUIET_WARNINGS = (
+    r"ignore:setDaemon\(\) is deprecated:DeprecationWarning:serial\.rfc2217",
+    r"ignore:setName\(\) is deprecated:DeprecationWarning:serial\.rfc2217",
+)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Register the markers; set up the board session if a device is given."""
     for line in MARKERS:
         config.addinivalue_line("markers", line)
+    for line in QUIET_WARNINGS:
+        config.addinivalue_line("filterwarnings", line)
     config.stash[_SESSION_KEY] = None
     if not (config.getoption("mpharness_device") or config.getini("mpharness_device")):
         return  # cheap path: nothing of mpharness is imported
