@@ -11,11 +11,14 @@ import argparse
 import logging
 import os
 import sys
+import textwrap
 import time
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Any
 
 import mpharness
+from mpharness.cli.progress import ProgressBar
+from mpharness.cli.tracebacks import map_stdin_frames
 from mpharness.errors import (
     BoardBroken,
     BoardTimeout,
@@ -24,17 +27,81 @@ from mpharness.errors import (
     RemoteError,
     TransportError,
 )
+from mpharness.rigs.discovery import PROBE_TIMEOUT
+from mpharness.tools.flash import FLASH_BACK_S
 
 EXIT_OK, EXIT_REMOTE, EXIT_USAGE, EXIT_TIMEOUT, EXIT_LINK, EXIT_BROKEN = 0, 1, 2, 3, 4, 5
+
+
+BOARD_HELP = (
+    "the board: a rig name (from hil_rigs/*.yaml, --rig or $MPHARNESS_RIG), a built-in "
+    "(unix, microbit, webrepl) or a port/URL (/dev/ttyACM0, COM3, rfc2217://host:4000, "
+    "ws://host:8266, ssh://user@host, unix:, qemu:microbit)"
+)
+CODE_HELP = 'MicroPython source text to run, e.g. "import sys; print(sys.platform)"'
+CONNECT_TIMEOUT_S = 15.0  #: open_board's budget for connecting and reaching the raw REPL
+EXEC_TIMEOUT_S = 60.0  #: ``exec``'s default budget
+
+SYNC_OP_TIMEOUT_S = 30.0  #: board.fs's budget for each exec of a file operation
+
+_EPILOG = "\n\n".join(
+    textwrap.fill(paragraph, width=78)
+    for paragraph in (
+        f"BOARD is {BOARD_HELP}.",
+        f"CODE is {CODE_HELP}.",
+        f"Timeouts: connecting and entering the raw REPL {CONNECT_TIMEOUT_S:g} s; exec "
+        f"{EXEC_TIMEOUT_S:g} s (--timeout); run: none (--timeout); each file operation of sync "
+        f"{SYNC_OP_TIMEOUT_S:g} s; devices --probe {PROBE_TIMEOUT:g} s per board; flash: "
+        f"{FLASH_BACK_S:g} s for the board to answer after the reset; repl, pty and serve: "
+        "none (until you stop them); a board another session holds: fail at once "
+        "(--lease-wait, $MPHARNESS_LEASE_WAIT_S).",
+        "Exit codes: 0 success; 1 the board code raised (traceback on stderr); 2 bad usage, "
+        "rig file or board name; 3 timeout; 4 connection or link failure; 5 board broken "
+        "(recovery failed).",
+    )
+)
+
+
+def _board_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("board", metavar="BOARD", help=BOARD_HELP)
+
+
+def _sub(sub: Any, name: str, text: str) -> argparse.ArgumentParser:
+    """A subcommand with the shared options (also accepted after the subcommand)."""
+    p = sub.add_parser(
+        name,
+        help=text,
+        description=f"{text}. Connecting to BOARD and reaching its raw REPL may take up to "
+        f"{CONNECT_TIMEOUT_S:g} s.",
+    )
+    p.add_argument(
+        "--rig", action="append", dest="sub_rig", metavar="PATH", help="rig file (repeatable)"
+    )
+    p.add_argument(
+        "--lease-wait",
+        type=float,
+        dest="sub_lease_wait",
+        metavar="SECONDS",
+        help="wait this long for a board another session holds (default: fail at once)",
+    )
+    return p
 
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mpharness",
         description="Drive MicroPython boards: run code, open a REPL, sync files, list boards.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"mpharness {mpharness.__version__}")
-    parser.add_argument("--rig", action="append", metavar="PATH", help="rig file (repeatable)")
+    parser.add_argument(
+        "--rig",
+        action="append",
+        metavar="PATH",
+        help="rig file, directory or glob (repeatable; default $MPHARNESS_RIG, else the "
+        "project's hil_rigs/*.yaml)",
+    )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     parser.add_argument(
         "--lease-wait",
@@ -45,51 +112,94 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("exec", help="run CODE on BOARD, print its output")
-    p.add_argument("board", help="rig name or URL (unix, microbit, /dev/ttyACM0, ...)")
-    p.add_argument("code")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
+    p = _sub(sub, "exec", "run CODE on BOARD and print its output")
+    _board_arg(p)
+    p.add_argument("code", metavar="CODE", help=CODE_HELP)
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=EXEC_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"budget for CODE; the board is interrupted after it (default {EXEC_TIMEOUT_S:g})",
+    )
     p.add_argument("--no-reset", action="store_true", help="keep the interpreter state")
 
-    p = sub.add_parser("run", help="run a local .py FILE on BOARD")
-    p.add_argument("board")
-    p.add_argument("file")
-    p.add_argument("--timeout", type=float, default=None, help="seconds (default: no limit)")
+    p = _sub(sub, "run", "run a local Python FILE on BOARD and print its output")
+    _board_arg(p)
+    p.add_argument("file", metavar="FILE", help="host file with MicroPython code (UTF-8)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="budget for the program; the board is interrupted after it (default: no limit)",
+    )
     p.add_argument("--no-reset", action="store_true", help="keep the interpreter state")
 
-    p = sub.add_parser("repl", help="interactive terminal on BOARD (Ctrl-] leaves)")
-    p.add_argument("board")
+    p = _sub(sub, "repl", "interactive terminal on BOARD (Ctrl-] leaves)")
+    _board_arg(p)
 
-    p = sub.add_parser("devices", help="list rig boards and attached serial ports")
-    p.add_argument("--probe", action="store_true", help="ask the rig's boards what they run")
+    p = _sub(sub, "devices", "list rig boards and attached serial ports")
+    p.description = "list rig boards and attached serial ports"
+    p.add_argument(
+        "--probe",
+        action="store_true",
+        help="open the rig's boards and show what they run and a STATUS (reachable, not found, "
+        f"busy, no answer...); {PROBE_TIMEOUT:g} s per board",
+    )
     p.add_argument(
         "--probe-all",
         action="store_true",
         help="with --probe, also open ports no rig board names (sends Ctrl-C to them)",
     )
 
-    p = sub.add_parser("sync", help="copy DIR (default: the rig's resources) to BOARD by hash")
-    p.add_argument("board")
-    p.add_argument("dir", nargs="?", help="host directory (default: the rig entry's resources)")
-    p.add_argument("--remote", default="/", help="board directory (default /)")
+    p = _sub(
+        sub,
+        "sync",
+        "copy DIR (default: the rig entry's resources) to BOARD by hash, then verify; each "
+        f"file operation on the board may take up to {SYNC_OP_TIMEOUT_S:g} s",
+    )
+    _board_arg(p)
+    p.add_argument(
+        "dir", nargs="?", metavar="DIR", help="host directory (default: the rig entry's resources)"
+    )
+    p.add_argument("--remote", default="/", metavar="PATH", help="board directory (default /)")
     p.add_argument("--delete", action="store_true", help="delete board files not in DIR")
     p.add_argument("-n", "--dry-run", action="store_true", help="print the plan, change nothing")
-    p.add_argument("--include", action="append", default=[], metavar="GLOB")
-    p.add_argument("--exclude", action="append", default=[], metavar="GLOB")
+    p.add_argument(
+        "--include", action="append", default=[], metavar="GLOB", help="copy only these files"
+    )
+    p.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="skip these (default: __pycache__, *.pyc, hidden files)",
+    )
 
-    p = sub.add_parser("pty", help="expose BOARD on a pty so other tools (mpremote...) can use it")
-    p.add_argument("board")
+    p = _sub(sub, "pty", "expose BOARD on a pty so other tools (mpremote...) can use it")
+    _board_arg(p)
     p.add_argument("--link", metavar="PATH", help="also make a symlink, e.g. /tmp/ttyACM0")
 
-    p = sub.add_parser("flash", help="write FIRMWARE to an ESP BOARD with esptool")
-    p.add_argument("board")
-    p.add_argument("firmware")
+    p = _sub(
+        sub,
+        "flash",
+        "write FIRMWARE to an ESP BOARD with esptool, then wait up to "
+        f"{FLASH_BACK_S:g} s for it to answer with the new build",
+    )
+    _board_arg(p)
+    p.add_argument("firmware", metavar="FIRMWARE", help="MicroPython firmware.bin")
     p.add_argument("--erase", action="store_true", help="erase the whole flash first")
     p.add_argument("--force", action="store_true", help="flash even if it runs that build")
-    p.add_argument("--address", type=lambda v: int(v, 0), help="flash offset (default: by chip)")
+    p.add_argument(
+        "--address",
+        type=lambda v: int(v, 0),
+        metavar="OFFSET",
+        help="flash offset, e.g. 0x1000 (default: the chip's usual one)",
+    )
 
-    p = sub.add_parser("serve", help="share BOARD on the network as an RFC 2217 port")
-    p.add_argument("board")
+    p = _sub(sub, "serve", "share BOARD on the network as an RFC 2217 port")
+    _board_arg(p)
     p.add_argument("--rfc2217", type=int, required=True, metavar="PORT", help="TCP port")
     p.add_argument(
         "--bind",
@@ -117,13 +227,17 @@ def _stream(text: str) -> None:
     sys.stdout.flush()
 
 
-def _run_code(args: argparse.Namespace, code: str) -> int:
+def _run_code(args: argparse.Namespace, code: str, path: str | None = None) -> int:
+    """Run ``code``; a board traceback names ``path`` (the file it came from), if given."""
     with _open(args, soft_reset=not args.no_reset) as board:
         try:
             board.exec(code, timeout=args.timeout, on_output=_stream)
         except RemoteError as err:
             sys.stdout.flush()
-            sys.stderr.write(err.traceback or f"{err.exc_type}: {err.message}\n")
+            text = err.traceback or f"{err.exc_type}: {err.message}\n"
+            if path is not None and err.traceback:
+                text = map_stdin_frames(text, path, code.splitlines())
+            sys.stderr.write(text)
             return EXIT_REMOTE
     return EXIT_OK
 
@@ -138,7 +252,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             code = f.read()
     except OSError as err:
         raise ConfigError(f"cannot read {args.file}: {err.strerror}") from err
-    return _run_code(args, code)
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"cannot read {args.file}: not UTF-8 text ({err.reason})") from err
+    return _run_code(args, code, args.file)
 
 
 def _cmd_repl(args: argparse.Namespace) -> int:
@@ -164,6 +280,7 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     from mpharness.files import sync
 
     with _open(args, soft_reset=False) as board:
+        started = time.monotonic()  # planning (hashing on the board) is part of the sync
         if args.dir is None:
             if board.spec is None or not board.spec.resources:
                 raise ConfigError(f"board {args.board!r} declares no resources; name a DIR")
@@ -179,44 +296,17 @@ def _cmd_sync(args: argparse.Namespace) -> int:
                 include=args.include,
                 exclude=args.exclude,
             )
-        sys.stdout.write(sync.format_plan(plan))
-        if not args.dry_run:
-            try:
-                with _ProgressBar(sys.stderr) as bar:
-                    sync.apply_sync(board, plan, progress=bar)
-            except OSError as err:
-                sys.stderr.write(f"mpharness: sync failed: {err}\n")
-                return EXIT_REMOTE
+        if args.dry_run:
+            sys.stdout.write(sync.format_plan(plan) + "dry run: nothing was changed\n")
+            return EXIT_OK
+        try:
+            with ProgressBar(sys.stderr, "sync") as bar:
+                result = sync.apply_sync(board, plan, progress=bar)
+        except OSError as err:
+            sys.stderr.write(f"mpharness: sync failed: {err}\n")
+            return EXIT_REMOTE
+        sys.stdout.write(sync.format_done(plan) + result.summary(time.monotonic() - started) + "\n")
     return EXIT_OK
-
-
-class _ProgressBar:
-    """A one-line progress bar on a terminal, shown once a transfer takes over 0.3 s."""
-
-    def __init__(self, stream: TextIO, delay: float = 0.3) -> None:
-        self.stream, self.delay = stream, delay
-        self.start = time.monotonic()
-        self.shown = False
-
-    def __enter__(self) -> _ProgressBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.shown:
-            self.stream.write("\n")
-            self.stream.flush()
-
-    def __call__(self, done: int, total: int) -> None:
-        elapsed = time.monotonic() - self.start
-        if elapsed < self.delay or total <= 0:
-            return
-        self.shown = True
-        width = 30
-        filled = width * done // total
-        rate = done / elapsed / 1024
-        line = f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} B {rate:.0f} KiB/s"
-        self.stream.write(line)
-        self.stream.flush()
 
 
 def _cmd_pty(args: argparse.Namespace) -> int:
@@ -251,6 +341,7 @@ def _cmd_flash(args: argparse.Namespace) -> int:
         address=args.address,
         rig=args.rig,
         lease_wait_s=_lease_wait(args),
+        quiet=not sys.stdout.isatty(),  # esptool draws its progress bar on a terminal only
     )
     if result.action == "skipped":
         sys.stdout.write(f"{args.board} already runs this firmware ({result.before}): skipped\n")
@@ -294,6 +385,10 @@ _COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mpharness`` console script."""
     args = _build_parser().parse_args(argv)
+    # --rig and --lease-wait work before and after the subcommand
+    args.rig = (args.rig or []) + (getattr(args, "sub_rig", None) or []) or None
+    if getattr(args, "sub_lease_wait", None) is not None:
+        args.lease_wait = args.sub_lease_wait
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="mpharness: %(name)s: %(message)s")
     try:

@@ -69,6 +69,23 @@ class SyncPlan:
         return sum(item.size for item in self.to_upload)
 
 
+@dataclass(frozen=True)
+class SyncResult:
+    """What :func:`apply_sync` did: files uploaded, uploads verified on the board, deletions."""
+
+    uploaded: int
+    verified: int
+    deleted: int
+    bytes_uploaded: int
+
+    def summary(self, seconds: float) -> str:
+        """``3 uploaded, 3 verified, 0 deleted in 0.12 s``."""
+        return (
+            f"{self.uploaded} uploaded, {self.verified} verified, {self.deleted} deleted "
+            f"in {seconds:.2f} s"
+        )
+
+
 def wanted(rel: str, include: Iterable[str] = (), exclude: Iterable[str] = DEFAULT_EXCLUDE) -> bool:
     """Whether a relative path passes the globs (exclude: any part; include: the file name)."""
     parts = rel.split("/")
@@ -157,8 +174,11 @@ def plan_sync(
     return plan_files(board, pairs, remote_dir, delete=delete)
 
 
-def apply_sync(board: Board, plan: SyncPlan, *, progress: Progress | None = None) -> None:
+def apply_sync(board: Board, plan: SyncPlan, *, progress: Progress | None = None) -> SyncResult:
     """Carry out a plan: make directories, upload, verify every upload, delete extras.
+
+    Returns:
+        The counts of what was done (every upload verified, or an error raised).
 
     Raises:
         OSError: a board operation failed, or an uploaded file does not match its source.
@@ -177,15 +197,16 @@ def apply_sync(board: Board, plan: SyncPlan, *, progress: Progress | None = None
         with open(item.local, "rb") as handle:
             files.append((item.remote, handle.read()))
     fs.write_files(files, progress=progress)
-    _verify(board, plan)
+    verified = _verify(board, plan)
     for item in plan.to_delete:
         fs.remove(item.remote)
+    return SyncResult(len(plan.to_upload), verified, len(plan.to_delete), plan.upload_bytes)
 
 
-def _verify(board: Board, plan: SyncPlan) -> None:
-    """Every uploaded file is on the board with the source's size and hash."""
+def _verify(board: Board, plan: SyncPlan) -> int:
+    """Every uploaded file is on the board with the source's size and hash; their number."""
     if not plan.to_upload:
-        return
+        return 0
     tree = _board_tree(board, plan.remote_dir)
     for item in plan.to_upload:
         assert item.local is not None
@@ -193,6 +214,7 @@ def _verify(board: Board, plan: SyncPlan) -> None:
         have = tree.get(item.remote)
         if have is None or have[0] != size or have[1] not in (None, digest):
             raise OSError(errno.EIO, "uploaded file differs from its source", item.remote)
+    return len(plan.to_upload)
 
 
 def format_plan(plan: SyncPlan) -> str:
@@ -204,6 +226,15 @@ def format_plan(plan: SyncPlan) -> str:
         f"{len(plan.to_delete)} to delete, {len(plan.unchanged)} unchanged"
     )
     return "\n".join(lines) + "\n"
+
+
+def format_done(plan: SyncPlan) -> str:
+    """What a carried-out plan did, one line per change (past tense, unlike the plan)."""
+    lines = [f"uploaded {item.remote} ({item.size} B)" for item in plan.to_upload]
+    lines += [f"deleted  {item.remote}" for item in plan.to_delete]
+    if plan.unchanged:
+        lines.append(f"{len(plan.unchanged)} unchanged")
+    return "".join(line + "\n" for line in lines)
 
 
 # ---------------------------------------------------------------------- rig resources

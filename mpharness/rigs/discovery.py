@@ -14,6 +14,13 @@ board the rig knows only by ``uid`` (no URL, or ``uid:HEX``) is found among the 
 its unique id. Ports that no rig entry names are opened only with ``probe_all=True``: an unknown
 port might be a modem or a board in the middle of being flashed, and entering the raw REPL sends
 Ctrl-C to whatever runs there. Even then ports without USB ids (built-in UARTs) are skipped.
+
+When probing, every rig board gets a status: ``reachable`` (it answered), ``not found`` (its
+port is not attached, or no probed port has its uid), ``busy (...)`` (another mpharness session
+holds its lease, or another program has its port open: the holder is named, from the lease
+record or from ``/proc/*/fd`` on Linux), ``no answer`` (opened, but the raw REPL did not answer
+in time), ``cannot open`` (any other connection failure, e.g. permissions) or ``error`` (e.g.
+an unset variable in the rig entry); the reason of a failure is in the row's note.
 """
 
 from __future__ import annotations
@@ -24,7 +31,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mpharness.errors import MPHarnessError
+from mpharness.errors import (
+    BoardBroken,
+    BoardBusy,
+    BoardTimeout,
+    ConnectError,
+    MPHarnessError,
+    ProtocolError,
+    TransportError,
+)
 from mpharness.transports.ports import SerialPortInfo, list_serial_ports
 from mpharness.transports.usb_ports import PortLister
 
@@ -39,12 +54,22 @@ __all__ = [
     "format_devices",
     "list_devices",
     "port_for_url",
+    "port_holders",
     "probe_board",
 ]
 
 USB_SERIAL_SCHEME = "usb-serial:"
 UID_SCHEME = "uid:"
 PROBE_TIMEOUT = 8.0  #: s to open a board and read its facts
+#: Probe statuses (``busy`` and ``cannot open`` carry details after them).
+REACHABLE, NOT_FOUND, BUSY, NO_ANSWER, CANNOT_OPEN, ERROR = (
+    "reachable",
+    "not found",
+    "busy",
+    "no answer",
+    "cannot open",
+    "error",
+)
 
 #: Reads a board's facts: given a spec whose first URL is the link to use.
 Prober = Callable[["BoardSpec"], dict[str, Any]]
@@ -69,6 +94,8 @@ class DeviceRow:
         port: the attached port the board is on, if any.
         probe: what probing found (``implementation``, ``version``, ``firmware``, ``uid``...).
         note: how the port was matched, or why probing failed.
+        status: with probing, ``reachable``, ``not found``, ``busy (holder)``, ``no answer``,
+            ``cannot open`` or ``error``; empty when not probed.
     """
 
     name: str
@@ -76,6 +103,7 @@ class DeviceRow:
     port: SerialPortInfo | None = None
     probe: dict[str, object] = field(default_factory=dict)
     note: str = ""
+    status: str = ""
 
 
 def _real(path: str) -> str:
@@ -155,6 +183,8 @@ def list_devices(
             by_uid.append((spec, row))
         elif probe and (row.port is not None or not any(map(_needs_port, spec.urls))):
             _probe_into(row, spec, prober)
+        elif probe:
+            row.status = NOT_FOUND
         rows.append(row)
     free = [DeviceRow("-", p.device, p) for p in ports if p.device not in claimed]
     if probe and probe_all:
@@ -193,12 +223,67 @@ def _probe_into(row: DeviceRow, spec: BoardSpec, prober: Prober) -> None:
     try:
         row.probe = prober(target)
     except MPHarnessError as err:
+        row.status = _failure_status(err, target.urls[0] if target.urls else "")
         row.note = (row.note + "; " if row.note else "") + f"probe failed: {err}"
         return
+    row.status = REACHABLE
     expected = spec.uid
     uid = row.probe.get("uid")
     if expected and uid and not _uid_equal(expected, str(uid)):
         row.note = (row.note + "; " if row.note else "") + f"uid mismatch: rig expects {expected}"
+
+
+def _failure_status(err: MPHarnessError, url: str) -> str:
+    """The status of a board whose probe raised ``err``."""
+    if isinstance(err, BoardBusy):
+        return f"{BUSY} ({_describe_lease_holder(err.holder)})"
+    if isinstance(err, (BoardTimeout, ProtocolError, BoardBroken)):
+        return NO_ANSWER
+    if isinstance(err, ConnectError) and _needs_port(url):
+        holders = port_holders(url)
+        if holders:
+            return f"{BUSY} (open in {', '.join(holders)})"
+    if isinstance(err, TransportError):
+        return CANNOT_OPEN  # the reason is in the row's note
+    return ERROR
+
+
+def _describe_lease_holder(holder: dict[str, object]) -> str:
+    if not holder.get("pid"):
+        return "another mpharness session"
+    text = f"PID {holder['pid']} on {holder.get('host', '?')}"
+    return text + (f", {holder['purpose']}" if holder.get("purpose") else "")
+
+
+def port_holders(device: str, proc: str = "/proc") -> list[str]:
+    """Processes that have ``device`` open, as ``PID 1234 (screen)`` (Linux; elsewhere [])."""
+    target = _real(device)
+    found = []
+    try:
+        pids = sorted((e for e in os.listdir(proc) if e.isdigit()), key=int)
+    except OSError:
+        return []
+    for pid in pids:
+        fd_dir = os.path.join(proc, pid, "fd")
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:  # gone, or another user's process
+            continue
+        if any(_link(os.path.join(fd_dir, fd)) == target for fd in fds):
+            try:
+                with open(os.path.join(proc, pid, "comm"), encoding="utf-8") as handle:
+                    name = handle.read().strip()
+            except OSError:
+                name = "?"
+            found.append(f"PID {pid} ({name})")
+    return found
+
+
+def _link(path: str) -> str | None:
+    try:
+        return os.readlink(path)
+    except OSError:  # closed meanwhile
+        return None
 
 
 def _find_by_uid(spec: BoardSpec, row: DeviceRow, probed: list[DeviceRow], probe: bool) -> None:
@@ -211,10 +296,12 @@ def _find_by_uid(spec: BoardSpec, row: DeviceRow, probed: list[DeviceRow], probe
         found = other.probe.get("uid")
         if other is not row and other.port is not None and found and _uid_equal(uid, str(found)):
             row.port, row.probe, row.note = other.port, other.probe, "found by uid"
+            row.status = REACHABLE
             if other.name == "-":
                 other.port = None  # the port now shows as this board's row
             return
     row.note = "not found among the probed ports"
+    row.status = NOT_FOUND
 
 
 def _uid_equal(a: str, b: str) -> bool:
@@ -248,8 +335,10 @@ def probe_board(spec: BoardSpec) -> dict[str, Any]:
 
 
 def format_devices(rows: list[DeviceRow]) -> str:
-    """A plain-text table of ``rows``."""
+    """A plain-text table of ``rows`` (with a STATUS column when any row was probed)."""
+    with_status = any(row.status for row in rows)
     header = ("BOARD", "URL/PORT", "VID:PID", "SERIAL", "DESCRIPTION")
+    header = (*header[:2], "STATUS", *header[2:]) if with_status else header
     lines = [header]
     for row in rows:
         p = row.port
@@ -261,10 +350,12 @@ def format_devices(rows: list[DeviceRow]) -> str:
                 f"fw={facts.get('firmware', '')} uid={facts.get('uid')}"
             )
         url = row.url if p is None or p.device == row.url else f"{row.url} -> {p.device}"
+        status = (row.status or "-",) if with_status else ()
         lines.append(
             (
                 row.name,
                 url,
+                *status,
                 p.vid_pid if p else "",
                 (p.serial_number or "") if p else "",
                 (desc + (" [" + row.note + "]" if row.note else "")).strip(),

@@ -1,10 +1,13 @@
 """The rig: the boards named by rig files, and resolving a board name or URL to a spec.
 
 Theory of operation: ``Rig.load`` finds rig files (``--rig`` paths, else ``$MPHARNESS_RIG``,
-else ``hil_rigs/*.yaml`` under the current directory), parses each with ``mpharness.rigs.rig_file``
-and merges their boards; a name defined in two files is an error naming both. Loading never
-substitutes ``${VAR}``: ``Rig.resolve`` does, for the one board being used (the password
-only later, through ``BoardSpec.webrepl_password``). ``resolve`` looks a string up as a rig
+else ``hil_rigs/*.yaml`` of the project: the current directory's ``hil_rigs/``, else the nearest
+parent directory's, as pytest looks upward for its rootdir; the search stops at the first
+directory that marks a project top, ``pyproject.toml``, ``.git``..., see :func:`find_rig_dir`),
+parses each with ``mpharness.rigs.rig_file`` and merges their boards; a name defined in two
+files is an error naming both. Loading never substitutes ``${VAR}``: ``Rig.resolve`` does,
+for the one board being used (the password only later, through
+``BoardSpec.webrepl_password``). ``resolve`` looks a string up as a rig
 name, then as a built-in (``unix``, ``microbit``, ``webrepl``; a rig file may redefine them),
 then takes anything that looks like a port or URL (contains ``:``, ``/`` or ``\\``, or is
 ``COMn``) as an anonymous board; anything else is an unknown name, reported with the closest
@@ -14,6 +17,7 @@ Rig names can never look like a URL, so ``resolve_board`` skips loading rig file
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import glob
 import os
@@ -45,6 +49,7 @@ __all__ = [
     "RigText",
     "Source",
     "expand_text",
+    "find_rig_dir",
     "looks_like_url",
     "resolve_board",
 ]
@@ -53,6 +58,10 @@ __all__ = [
 RIG_ENV = "MPHARNESS_RIG"
 #: Where rig files are looked for when neither ``--rig`` nor ``$MPHARNESS_RIG`` is given.
 DEFAULT_RIG_GLOBS = ("hil_rigs/*.yaml", "hil_rigs/*.yml")
+#: The directory of default rig files, looked for in the current directory and its parents.
+RIG_DIR = "hil_rigs"
+#: Files or directories that mark a project's top directory: the upward search ends there.
+PROJECT_MARKERS = (".git", "pyproject.toml", "setup.py", "setup.cfg", "pytest.ini", "tox.ini")
 
 #: Boards that need no rig file.
 BUILTIN_BOARDS: Mapping[str, BoardSpec] = MappingProxyType(
@@ -92,11 +101,14 @@ class Rig:
         boards: rig name -> spec, in file order; values are raw (``${VAR}`` not substituted).
         files: the rig files loaded, absolute paths, in load order.
         searched: where rig files were looked for, for messages.
+        rig_dir: the default ``hil_rigs`` directory found (None when rig files were named,
+            or none was found); its sub-directories are searched for hints on unknown names.
     """
 
     boards: Mapping[str, BoardSpec] = field(default_factory=lambda: MappingProxyType({}))
     files: tuple[str, ...] = ()
     searched: str = ""
+    rig_dir: str | None = None
 
     @classmethod
     def load(
@@ -111,8 +123,8 @@ class Rig:
         Args:
             paths: rig files, directories (their ``*.yaml``/``*.yml``) or globs, e.g. the
                 repeatable ``--rig`` option. If empty or None: ``$MPHARNESS_RIG`` (same kinds
-                of entries, ``os.pathsep``-separated), else ``hil_rigs/*.yaml`` under ``cwd``
-                (no such directory: an empty rig).
+                of entries, ``os.pathsep``-separated), else ``hil_rigs/*.yaml`` in ``cwd`` or
+                its nearest parent that has one (:func:`find_rig_dir`; none: an empty rig).
             cwd: directory relative paths are taken from (default: the process's).
             environ: environment to read ``MPHARNESS_RIG`` from (default ``os.environ``).
 
@@ -131,10 +143,9 @@ class Rig:
             entries = [e for e in env[RIG_ENV].split(os.pathsep) if e.strip()]
             searched = f"${RIG_ENV}={env[RIG_ENV]}"
         else:
-            files = _default_files(base)
-            return cls.from_files(
-                files, searched=" or ".join(os.path.join(base, g) for g in DEFAULT_RIG_GLOBS)
-            )
+            rig_dir, searched = find_rig_dir(base)
+            rig = cls.from_files(_default_files(rig_dir), searched=searched)
+            return dataclasses.replace(rig, rig_dir=rig_dir)
         files = [f for entry in entries for f in _expand_entry(entry, base)]
         return cls.from_files(files, searched=searched)
 
@@ -221,6 +232,12 @@ class Rig:
             message += f" (from files {', '.join(self.files)})"
         else:
             message += f" (no rig files: looked for {self.searched or 'none'})"
+        for path in _defined_below(self.rig_dir, name):
+            rel = os.path.relpath(path)
+            message += (
+                f"; {name!r} is defined in {rel}, which is not read by default (only "
+                f"{RIG_DIR}/*.yaml is): pass --rig {rel} or set {RIG_ENV}"
+            )
         return ConfigError(message + "; a port or URL must contain ':' or '/'")
 
 
@@ -256,10 +273,49 @@ def _duplicate(spec: BoardSpec, first: BoardSpec) -> ConfigError:
     )
 
 
-def _default_files(base: str) -> list[str]:
-    if not os.path.isdir(os.path.join(base, "hil_rigs")):
+def find_rig_dir(base: str) -> tuple[str | None, str]:
+    """The project's ``hil_rigs`` directory seen from ``base``, and where it was looked for.
+
+    ``base/hil_rigs``, else that of the nearest parent; the search stops after the first
+    directory holding a :data:`PROJECT_MARKERS` entry (the project's top), or at the root.
+
+    Returns:
+        (the directory or None, a description of the search for messages).
+    """
+    here = os.path.abspath(base)
+    while True:
+        candidate = os.path.join(here, RIG_DIR)
+        if os.path.isdir(candidate):
+            return candidate, os.path.join(candidate, "*.yaml")
+        parent = os.path.dirname(here)
+        if parent == here or any(os.path.exists(os.path.join(here, m)) for m in PROJECT_MARKERS):
+            break
+        here = parent
+    start = os.path.join(os.path.abspath(base), RIG_DIR)
+    if here == os.path.abspath(base):
+        return None, f"{start}/*.yaml"
+    return None, f"{start}/*.yaml and {RIG_DIR}/*.yaml in the parent directories up to {here}"
+
+
+def _defined_below(rig_dir: str | None, name: str) -> list[str]:
+    """Rig files below ``rig_dir``'s sub-directories that define ``name`` (broken ones skipped)."""
+    if rig_dir is None:
         return []
-    return sorted(f for g in DEFAULT_RIG_GLOBS for f in glob.glob(os.path.join(base, g)))
+    found = []
+    for pattern in ("**/*.yaml", "**/*.yml"):
+        for path in sorted(glob.glob(os.path.join(rig_dir, "*", pattern), recursive=True)):
+            try:
+                if any(spec.name == name for spec in load_rig_file(path)):
+                    found.append(path)
+            except ConfigError:
+                continue
+    return found
+
+
+def _default_files(rig_dir: str | None) -> list[str]:
+    if rig_dir is None:
+        return []
+    return sorted(f for g in ("*.yaml", "*.yml") for f in glob.glob(os.path.join(rig_dir, g)))
 
 
 def _expand_entry(entry: str, base: str) -> list[str]:

@@ -19,8 +19,8 @@ to do about it to its callers (:mod:`mpharness.session.frame_exec`,
 
 Slow links (USB bridges, remote rigs, QEMU's ``-serial pty``: answers up to seconds late) are
 why the link measures the round trip: every answer to a request it timed (the raw banner, an
-exec's acceptance, a sync) gives a sample, and :attr:`Link.rtt` follows them (up at once,
-down slowly). Every wait for an answer and every resend is paced by it (:meth:`patience`),
+exec's acceptance, a sync) gives a sample, and :attr:`Link.rtt` is the median of the
+recent ones. Every wait for an answer and every resend is paced by it (:meth:`patience`),
 never by a fixed quarter second alone; an entry sequence that had to be sent again is
 confirmed by a nonce'd exchange whose reply comes after every stale answer still in flight
 (:meth:`RawReplMachine.begin_sync`). Timeouts name the round trip they measured.
@@ -70,6 +70,8 @@ _ACCEPT_STATES = (State.PASTE_REQUEST, State.AWAIT_OK)
 CTRL_C_RETRY_S = 0.25
 CTRL_C_RETRIES = 3
 
+#: round trips the estimate is the median of
+RTT_SAMPLES = 7
 #: a round trip from which timeouts mention the latency they measured
 SLOW_LINK_S = 0.2
 
@@ -123,6 +125,7 @@ class Link:
         self.helper_ready = False
         self.restarts = 0
         self.rtt = 0.0
+        self._rtt_samples: deque[float] = deque(maxlen=RTT_SAMPLES)
         self._write_lock = threading.Lock()
         self._interrupt_pending = False
         self._ctrl_c_retry: Deadline | None = None
@@ -132,8 +135,11 @@ class Link:
 
     # ----------------------------------------------------------------- the round trip
     def note_rtt(self, seconds: float) -> None:
-        """A measured round trip: the estimate rises at once and falls slowly (jitter)."""
-        self.rtt = seconds if seconds > self.rtt else 0.75 * self.rtt + 0.25 * seconds
+        """A measured round trip: the estimate is the median of the recent ones, so one
+        late answer (a loaded host) does not slow every later wait down."""
+        self._rtt_samples.append(seconds)
+        ordered = sorted(self._rtt_samples)
+        self.rtt = ordered[len(ordered) // 2]
 
     def patience(self, base: float) -> float:
         """Seconds to wait for an answer before asking again or giving up: ``base`` on a
@@ -376,7 +382,7 @@ class Link:
         except BoardTimeout:
             self.machine.forget()
             raise
-        self.rtt = 0.0  # the sync's own round trip is exact: start over from it
+        self._rtt_samples.clear()  # the sync's own round trip is exact: start over from it
         self.note_rtt(time.monotonic() - asked)
 
     def leave_raw(self) -> None:

@@ -27,11 +27,12 @@ none of this has been run against real hardware yet.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -177,6 +178,10 @@ def probe_version(
         return None
 
 
+#: s for a flashed board to come back and answer (flash_board's default ``timeout``)
+FLASH_BACK_S = 60.0
+
+
 def _load_esptool() -> Any:
     try:
         return importlib.import_module("esptool.cmds")
@@ -193,11 +198,12 @@ def flash_board(
     address: int | None = None,
     baudrate: int = 460800,
     rig: Rig | Sequence[str] | None = None,
-    timeout: float = 60.0,
+    timeout: float = FLASH_BACK_S,
     lease_wait_s: float | None = -1.0,
     esptool: Any = None,
     probe: Callable[[str], str | None] | None = None,
     port_lister: PortLister = system_ports,
+    quiet: bool = False,
 ) -> FlashResult:
     """Flash ``firmware`` onto a board unless it already runs that build (see module docstring).
 
@@ -216,6 +222,8 @@ def flash_board(
         probe: reads ``sys.version`` from a board URL or name, None when it does not answer
             (default: :func:`probe_version` without a lease of its own).
         port_lister: lists serial ports (tests pass a fake).
+        quiet: silence esptool's own output (its progress bar and stage lines) while it runs,
+            e.g. when the output is not a terminal; its errors still raise FlashError.
 
     Raises:
         ConfigError: unreadable firmware, no esptool, a board that is not a serial port, or an
@@ -242,6 +250,7 @@ def flash_board(
             timeout=timeout,
             esptool=esptool,
             port_lister=port_lister,
+            quiet=quiet,
         )
     finally:
         for lease in held:
@@ -261,6 +270,7 @@ def _flash_leased(
     timeout: float,
     esptool: Any,
     port_lister: PortLister,
+    quiet: bool = False,
 ) -> FlashResult:
     """:func:`flash_board`'s steps once the board is leased."""
     port = spec.urls[0]
@@ -272,12 +282,28 @@ def _flash_leased(
         raise ConfigError(f"cannot flash {spec.name!r} through {port}: esptool needs a serial port")
     identity = identify(port_info(port, port_lister)) if url_scheme(port) is None else None
     api = esptool if esptool is not None else _load_esptool()
-    chip = _write(api, port, image, erase=erase, address=address, baudrate=baudrate)
+    with _esptool_verbosity(api, "silent" if quiet else None):
+        chip = _write(api, port, image, erase=erase, address=address, baudrate=baudrate)
     deadline = Deadline.after(timeout)
     if identity is not None:
         port = _find_again(identity, port, deadline, port_lister)
     after = _verify(probe, port if port != spec.urls[0] else name_or_url, image, deadline)
     return FlashResult("flashed", port, chip, before, after)
+
+
+@contextlib.contextmanager
+def _esptool_verbosity(api: Any, verbosity: str | None) -> Iterator[None]:
+    """esptool's logger (``esptool.cmds.log``) at ``verbosity`` for a while (None: unchanged);
+    back to esptool's default, ``auto``, afterwards."""
+    logger = getattr(api, "log", None)
+    if verbosity is None or logger is None or not hasattr(logger, "set_verbosity"):
+        yield
+        return
+    logger.set_verbosity(verbosity)
+    try:
+        yield
+    finally:
+        logger.set_verbosity("auto")
 
 
 def _write(

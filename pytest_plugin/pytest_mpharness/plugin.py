@@ -119,10 +119,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("mpharness_flash", "flash rig firmware first", type="bool", default=False)
 
 
+#: Warnings of libraries we use that say nothing about the user's tests: pyserial 3.5's RFC 2217
+#: client calls Thread.setDaemon/setName, deprecated since Python 3.10, whenever it opens.
+QUIET_WARNINGS = (
+    r"ignore:setDaemon\(\) is deprecated:DeprecationWarning:serial\.rfc2217",
+    r"ignore:setName\(\) is deprecated:DeprecationWarning:serial\.rfc2217",
+)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Register the markers; set up the board session if a device is given."""
     for line in MARKERS:
         config.addinivalue_line("markers", line)
+    for line in QUIET_WARNINGS:
+        config.addinivalue_line("filterwarnings", line)
     config.stash[_SESSION_KEY] = None
     if not (config.getoption("mpharness_device") or config.getini("mpharness_device")):
         return  # cheap path: nothing of mpharness is imported
@@ -382,8 +392,14 @@ def _attach_output(item: pytest.Item, session: BoardSession, outcome: Any, live:
     log = (
         f"on-board test ran {outcome.seconds * 1000:.1f} ms on {session.name!r}: {outcome.status}\n"
     )
-    if outcome.board_error:
-        log += "board traceback (lines of the program sent):\n" + outcome.board_error
+    if outcome.board_error and item.config.getoption("verbose", 0) >= 2:
+        log += "board traceback (the program as sent, shown with -vv):\n" + outcome.board_error
+    elif outcome.board_error and outcome.failure is not None:
+        from pytest_mpharness.report import format_board_traceback, relative_to
+
+        rel = relative_to(str(item.config.invocation_params.dir))
+        log += "board traceback (your files; -vv shows the program as sent):\n"
+        log += format_board_traceback(outcome.failure, rel)
     item.add_report_section("call", "board log", log)
 
 

@@ -153,6 +153,30 @@ def map_traceback(text: str, path: str, line_map: tuple[int | None, ...]) -> lis
     return frames
 
 
+def format_board_traceback(failure: BoardFailure, rel: Any = str) -> str:
+    """The board's traceback as the user's files see it, as Python prints tracebacks.
+
+    Only frames in the test file (mapped to its lines, with the line's source) and in modules
+    on the board (as the board named them) are shown; frames of the program the plugin
+    shipped around the test (the runner, its assert helper) are left out. The last line is the
+    failure's own message (``AssertionError: assert 2 == 3``), not the helper's exception.
+    """
+    lines = ["Traceback (most recent call last):"]
+    for frame in failure.frames:
+        where = f", line {frame.lineno}" if frame.lineno else ""
+        lines.append(
+            f'  File "{rel(frame.path) if frame.mapped else frame.path}"{where}, in {frame.func}'
+        )
+        if frame.mapped and frame.lineno:
+            source = linecache.getline(frame.path, frame.lineno).strip()
+            if source:
+                lines.append(f"    {source}")
+    message = list(failure.lines) or [failure.exc_type]
+    if not message[0].startswith(failure.exc_type):
+        message[0] = f"{failure.exc_type}: {message[0]}"
+    return "\n".join(lines + message) + "\n"
+
+
 def explain_assert(details: tuple[Any, ...], plain_expr: str | None) -> tuple[str, list[str]]:
     """(exception name, ``E`` lines) for the device helper's ``_MphF`` arguments."""
     message, op, left, right = [*details, None, "", "", ""][:4]

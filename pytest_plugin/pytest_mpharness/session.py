@@ -34,7 +34,14 @@ from pytest_mpharness.flashing import FLASH_INPUT
 from pytest_mpharness.report import BoardFailure, BoardSetupError
 from pytest_mpharness.settings import DEFAULT_TIMEOUT, ISOLATION_SCOPES, Settings
 
-__all__ = ["DEFAULT_TIMEOUT", "ISOLATION_SCOPES", "OPEN_TIMEOUT", "BoardSession", "Settings"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "ISOLATION_SCOPES",
+    "OPEN_TIMEOUT",
+    "BoardSession",
+    "Settings",
+    "describe_firmware",
+]
 
 if TYPE_CHECKING:
     from mpharness import Board
@@ -310,10 +317,7 @@ class BoardSession:
         """One line about the board for the terminal summary."""
         if self.url is None:
             return f"board {self.name!r} was not used"
-        info = self.info
-        firmware = f"{info.get('implementation', '?')} {info.get('version', '?')}"
-        machine = f" on {info['machine']}" if info.get("machine") else ""
-        return f"board {self.name!r} at {self.url}: {firmware}{machine}"
+        return f"board {self.name!r} ({self.url}): {describe_firmware(self.info)}"
 
     def mark_broken(self, reason: str) -> None:
         """Remember that the board is unusable; later board tests error with ``reason``."""
@@ -390,3 +394,19 @@ def _item_location(item: pytest.Item) -> tuple[str, int]:
 
 
 _TOKEN_KEY = pytest.StashKey[object]()
+
+
+#: The unix port's machine string ends in the word its banner continues with
+#: ("linux [GCC 14.2.1] version"); it is not part of the machine's name.
+_BANNER_TAIL = " version"
+
+
+def describe_firmware(info: dict[str, Any]) -> str:
+    """``micropython 1.29.0-preview on linux [GCC 14.2.1]`` from ``Board.info()``."""
+    parts = str(info.get("version", "?")).split(".")
+    version = ".".join(parts[:3]) + "".join(f"-{p}" for p in parts[3:] if p)
+    machine = str(info.get("machine") or "").strip()
+    if machine.endswith(_BANNER_TAIL):
+        machine = machine[: -len(_BANNER_TAIL)].rstrip()
+    text = f"{info.get('implementation', '?')} {version}"
+    return text + (f" on {machine}" if machine else "")

@@ -18,7 +18,7 @@ def run_cli(
     env = dict(os.environ)
     env.pop("MPHARNESS_RIG", None)
     return subprocess.run(
-        [sys.executable, "-m", "mpharness.cli.main", *args],
+        [sys.executable, "-m", "mpharness.cli", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -137,3 +137,73 @@ def test_lease_wait_option(tmp_path: Path) -> None:
     assert "after waiting 0.3 s" in result.stderr and "(holder)" in result.stderr
     result = run_cli("--lease-wait", "5", "--rig", str(rig), "exec", "held", "print(2)")
     assert (result.returncode, result.stdout) == (0, "2\n")
+
+
+def test_devices_probe_shows_each_boards_status(tmp_path: Path) -> None:
+    """An unplugged rig board is 'not found', a leased one 'busy' with its holder, a virtual one
+    'reachable'."""
+    import mpharness
+
+    rig = tmp_path / "hil_rigs"
+    rig.mkdir()
+    (rig / "lab.yaml").write_text(
+        "boards:\n  sim:\n    url: 'unix:'\n  held:\n    url: 'unix:'\n"
+        "  unplugged:\n    url: /dev/serial/by-id/usb-no-such-board-if00\n"
+    )
+    with mpharness.open_board("held", rig=[str(rig / "lab.yaml")], purpose="holder"):
+        result = run_cli("devices", "--probe", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line for line in result.stdout.splitlines()}
+    assert rows["BOARD"].split()[:3] == ["BOARD", "URL/PORT", "STATUS"]
+    assert "reachable" in rows["sim"] and "micropython" in rows["sim"]
+    assert "not found" in rows["unplugged"]
+    assert f"busy (PID {os.getpid()} on" in rows["held"] and "holder" in rows["held"]
+
+
+def test_run_traceback_names_the_file_and_its_lines(tmp_path: Path) -> None:
+    """As ``python FILE`` does: the file's name, its line numbers and the lines themselves."""
+    script = tmp_path / "blinky.py"
+    script.write_text('x = 1\n\ndef f(a):\n    return 10 // a\n\nprint("before")\nf(0)\n')
+    result = run_cli("run", "unix", "blinky.py", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == "before\n"
+    assert "<stdin>" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[:5] == [
+        "Traceback (most recent call last):",
+        '  File "blinky.py", line 7, in <module>',
+        "    f(0)",
+        '  File "blinky.py", line 4, in f',
+        "    return 10 // a",
+    ]
+    assert lines[-1].startswith("ZeroDivisionError")
+
+
+SUBCOMMANDS_WITH_BOARD = ["exec", "run", "repl", "sync", "pty", "flash", "serve"]
+
+
+def test_help_describes_board_code_and_default_timeouts() -> None:
+    main_help = run_cli("--help")
+    assert main_help.returncode == 0
+    text = " ".join(main_help.stdout.split())
+    assert "BOARD is the board: a rig name" in text and "CODE is MicroPython source" in text
+    for fact in ("raw REPL 15 s", "exec 60 s", "run: none", "--probe 8 s", "flash: 60 s"):
+        assert fact in text, fact
+    for command in SUBCOMMANDS_WITH_BOARD:
+        result = run_cli(command, "--help")
+        text = " ".join(result.stdout.split())
+        assert result.returncode == 0
+        assert "BOARD the board: a rig name" in text, command
+        assert "15 s" in text, command  # the connect budget
+    exec_help = " ".join(run_cli("exec", "--help").stdout.split())
+    assert "CODE MicroPython source text" in exec_help and "(default 60)" in exec_help
+    assert "(default: no limit)" in " ".join(run_cli("run", "--help").stdout.split())
+
+
+def test_rig_option_also_after_the_subcommand(tmp_path: Path) -> None:
+    rig = tmp_path / "lab.yaml"
+    rig.write_text("boards:\n  mine:\n    url: 'unix:'\n")
+    result = run_cli("exec", "mine", "print(5)", "--rig", str(rig), cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (0, "5\n"), result.stderr
+    result = run_cli("devices", "--rig", str(rig), cwd=tmp_path)
+    assert "mine" in result.stdout

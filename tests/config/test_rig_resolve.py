@@ -216,3 +216,47 @@ def test_password_from_environment_never_in_errors(tmp_path: Path) -> None:
     assert info.value.key == "boards.w.password" and "'PW_B'" in str(info.value)
     assert SECRET not in str(info.value) and SECRET not in repr(info.value)
     assert SECRET not in repr(spec)
+
+
+# -- looking upward for the project's hil_rigs/ --------------------------------------------
+
+
+def test_default_looks_upward_for_hil_rigs(tmp_path: Path) -> None:
+    write(tmp_path, "pyproject.toml", "")
+    write(tmp_path, "hil_rigs/r.yaml", "boards:\n  top: /dev/t\n")
+    deep = tmp_path / "tests" / "unit"
+    deep.mkdir(parents=True)
+    rig = Rig.load(cwd=deep, environ={})
+    assert rig.names() == ["top"]
+    assert rig.files == (str(tmp_path / "hil_rigs/r.yaml"),)
+    # from inside hil_rigs/examples the project's hil_rigs/ is found too
+    write(tmp_path, "hil_rigs/examples/x.yaml", "boards:\n  ex: /dev/x\n")
+    assert Rig.load(cwd=tmp_path / "hil_rigs" / "examples", environ={}).names() == ["top"]
+
+
+def test_upward_search_stops_at_the_project_top(tmp_path: Path) -> None:
+    write(tmp_path, "hil_rigs/outer.yaml", "boards:\n  outer: /dev/o\n")
+    write(tmp_path, "project/.git/HEAD", "ref: x\n")
+    inner = tmp_path / "project" / "src"
+    inner.mkdir()
+    rig = Rig.load(cwd=inner, environ={})
+    assert rig.names() == []
+    assert str(inner / "hil_rigs") in rig.searched
+    assert f"up to {tmp_path / 'project'}" in rig.searched
+    with pytest.raises(ConfigError, match=r"looked for .*parent directories up to"):
+        rig.resolve("outer")
+
+
+def test_unknown_name_defined_in_a_sub_directory_says_how_to_read_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path, "hil_rigs/virtual.yaml", 'boards:\n  v: "unix:"\n')
+    write(tmp_path, "hil_rigs/examples/rig.yaml", "boards:\n  huzzah32: /dev/ttyUSB0\n")
+    write(tmp_path, "hil_rigs/examples/broken.yaml", "boards: [oops\n")  # skipped quietly
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as info:
+        Rig.load(environ={}).resolve("huzzah32")
+    message = str(info.value)
+    assert "unknown board 'huzzah32'" in message
+    assert "defined in hil_rigs/examples/rig.yaml" in message
+    assert "--rig hil_rigs/examples/rig.yaml" in message

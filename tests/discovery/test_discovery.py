@@ -186,3 +186,72 @@ def test_probe_a_real_board_behind_a_listed_port() -> None:
     assert row.probe["implementation"] == "micropython", row.note
     assert row.probe["firmware"]
     assert row.probe["uid"] is None  # the unix port has no machine.unique_id()
+
+
+def test_probe_status_per_board(tmp_path: Any) -> None:
+    """reachable / not found / busy (holder) / no answer / cannot open / error, in a STATUS
+    column."""
+    import os
+    import pty
+
+    from mpharness.errors import BoardBusy, BoardTimeout, ConfigError
+
+    master, slave = pty.openpty()
+    held = os.ttyname(slave)  # a port this process holds open, as screen or mpremote would
+    ports = [*PORTS, _port(held, "HELD0001")]
+
+    def prober(spec: BoardSpec) -> dict[str, Any]:
+        url = spec.urls[0]
+        if url == "/dev/ttyACM1":
+            raise BoardBusy(
+                "board 'leased' is busy",
+                key="k",
+                holder={"pid": 4242, "host": "lab1", "purpose": "pytest"},
+            )
+        if url == "/dev/ttyUSB0":
+            raise BoardTimeout("enter raw REPL", 8.0)
+        if url == held:
+            raise ConnectError(f"port {url} is busy (opened by another program)")
+        if url == "/dev/ttyS0":
+            raise ConnectError("permission denied opening /dev/ttyS0")
+        if url == "ws://h:8266":
+            raise ConfigError("rig.yaml:3: boards.wifi.password: variable 'PW' is not set")
+        return {"implementation": "micropython", "version": "1.24.1", "uid": None}
+
+    rig = _rig(
+        BoardSpec(name="ok", urls=("/dev/ttyACM0",)),
+        BoardSpec(name="leased", urls=("/dev/ttyACM1",)),
+        BoardSpec(name="silent", urls=("/dev/ttyUSB0",)),
+        BoardSpec(name="held", urls=("usb-serial:HELD0001",)),
+        BoardSpec(name="denied", urls=("/dev/ttyS0",)),
+        BoardSpec(name="unplugged", urls=("/dev/ttyACM9",)),
+        BoardSpec(name="by-uid", uid="0badf00d"),
+        BoardSpec(name="wifi", urls=("ws://h:8266",)),
+    )
+    try:
+        rows = list_devices(probe=True, rig=rig, lister=lambda: ports, prober=prober)
+    finally:
+        os.close(master)
+        os.close(slave)
+    status = {name: row.status for name, row in _by_name(rows).items() if row.name != "-"}
+    assert status["ok"] == "reachable"
+    assert status["leased"] == "busy (PID 4242 on lab1, pytest)"
+    assert status["silent"] == "no answer"
+    assert status["held"].startswith(f"busy (open in PID {os.getpid()} (")
+    assert status["denied"] == "cannot open"
+    assert "permission denied" in _by_name(rows)["denied"].note
+    assert status["unplugged"] == "not found"
+    assert status["by-uid"] == "not found"
+    assert status["wifi"] == "error" and "'PW' is not set" in _by_name(rows)["wifi"].note
+    text = format_devices(rows)
+    header, *lines = text.splitlines()
+    assert header.split()[:3] == ["BOARD", "URL/PORT", "STATUS"]
+    unplugged = next(line for line in lines if line.startswith("unplugged"))
+    assert unplugged.split()[:4] == ["unplugged", "/dev/ttyACM9", "not", "found"]
+
+
+def test_no_status_column_without_probing() -> None:
+    rig = _rig(BoardSpec(name="gone", urls=("/dev/ttyACM9",)))
+    rows = list_devices(rig=rig, lister=lister, prober=RecordingProber({}))
+    assert rows[0].status == ""
+    assert "STATUS" not in format_devices(rows)

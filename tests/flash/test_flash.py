@@ -288,3 +288,60 @@ def test_the_board_is_leased_from_probe_to_check_and_a_busy_one_waited_for(
     releaser.join()
     assert (result.action, holders) == ("flashed", ["flashing", "flashing"])
     assert leases.read_holder(keys[0]) == {}  # released afterwards
+
+
+class FakeLog:
+    """Stands in for esptool's logger (``esptool.cmds.log``): records verbosity changes."""
+
+    def __init__(self, calls: list[tuple[Any, ...]]) -> None:
+        self.calls = calls
+
+    def set_verbosity(self, verbosity: str) -> None:
+        self.calls.append(("set_verbosity", verbosity))
+
+
+def test_quiet_silences_esptool_while_it_runs_only(firmware: Path) -> None:
+    fake = FakeEsptool()
+    fake.log = FakeLog(fake.calls)  # type: ignore[attr-defined]
+    flash_board(
+        "/dev/ttyACM0",
+        firmware,
+        esptool=fake,
+        probe=Probe(OLD, NEW),
+        quiet=True,
+        port_lister=lambda: [Port("/dev/ttyACM0")],
+        timeout=5,
+    )
+    names = [call[0] for call in fake.calls]
+    assert names[0] == "set_verbosity" and fake.calls[0] == ("set_verbosity", "silent")
+    assert names.index("write_flash") < names.index("close") < len(names) - 1
+    assert fake.calls[-1] == ("set_verbosity", "auto")
+    fake.calls.clear()
+    flash_board(
+        "/dev/ttyACM0",
+        firmware,
+        esptool=fake,
+        probe=Probe(OLD, NEW),
+        port_lister=lambda: [Port("/dev/ttyACM0")],
+        timeout=5,
+    )
+    assert not [
+        call for call in fake.calls if call[0] == "set_verbosity"
+    ]  # a terminal: esptool's bar
+
+
+def test_cli_flash_is_quiet_when_stdout_is_not_a_terminal(
+    firmware: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mpharness.tools import flash as flash_module
+
+    seen: dict[str, Any] = {}
+
+    def fake_flash_board(*args: Any, **kwargs: Any) -> Any:
+        seen.update(kwargs)
+        return flash_module.FlashResult("skipped", "/dev/ttyACM0", None, NEW, NEW)
+
+    monkeypatch.setattr(flash_module, "flash_board", fake_flash_board)
+    assert main(["flash", "/dev/ttyACM0", str(firmware)]) == 0
+    assert seen["quiet"] is True  # capsys: not a terminal
+    assert "skipped" in capsys.readouterr().out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import mpharness
@@ -84,6 +85,8 @@ def test_cli_dry_run_prints_plan_and_changes_nothing(tmp_path: Path, capsys) -> 
     out = capsys.readouterr().out
     assert "upload  /a.py (9 B)" in out
     assert "1 to upload (9 B), 0 to delete, 0 unchanged" in out
+    assert out.endswith("dry run: nothing was changed\n")
+    assert "uploaded" not in out
 
 
 def test_cli_sync_without_dir_needs_resources(capsys) -> None:
@@ -99,4 +102,30 @@ def test_cli_missing_host_dir_is_a_usage_error(tmp_path: Path, capsys) -> None:
 def test_cli_sync_uploads(tmp_path: Path, capsys) -> None:
     make_tree(tmp_path, {"m.py": b"M = 1\n"})
     assert main(["sync", "microbit", str(tmp_path)]) == 0
-    assert "1 to upload" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.startswith("uploaded /m.py (6 B)\n")
+    assert re.search(r"^1 uploaded, 1 verified, 0 deleted in \d+\.\d\d s$", out, re.M)
+    assert "dry run" not in out and "to upload" not in out
+
+
+def test_cli_sync_reports_what_was_done(tmp_path: Path, capsys) -> None:
+    make_tree(tmp_path, {"a.py": b"A = 1\n", "lib/b.py": b"B = 2\n", "c.txt": b"c"})
+    assert main(["sync", "unix", str(tmp_path), "--remote", "/app"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[:3] == [
+        "uploaded /app/a.py (6 B)",
+        "uploaded /app/c.txt (1 B)",
+        "uploaded /app/lib/b.py (6 B)",
+    ]
+    assert re.fullmatch(r"3 uploaded, 3 verified, 0 deleted in \d+\.\d\d s", out[-1])
+
+
+def test_apply_sync_counts_uploads_verifications_and_deletions(unix_board, tmp_path: Path) -> None:
+    make_tree(tmp_path, {"x.py": b"x\n", "y.py": b"y\n"})
+    first = apply_sync(unix_board, plan_sync(unix_board, str(tmp_path), "/cnt"))
+    assert (first.uploaded, first.verified, first.deleted, first.bytes_uploaded) == (2, 2, 0, 4)
+    (tmp_path / "y.py").unlink()
+    (tmp_path / "x.py").write_bytes(b"xx\n")
+    second = apply_sync(unix_board, plan_sync(unix_board, str(tmp_path), "/cnt", delete=True))
+    assert (second.uploaded, second.verified, second.deleted) == (1, 1, 1)
+    assert second.summary(0.123) == "1 uploaded, 1 verified, 1 deleted in 0.12 s"

@@ -80,3 +80,28 @@ def test_bad_options_are_usage_errors(pytester, args, message):
     result = pytester.runpytest(*QUIET, *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
+
+
+def test_pyserial_rfc2217_deprecation_warnings_stay_out_of_the_summary(pytester):
+    """pyserial's RFC 2217 client warns about Thread.setDaemon/setName on every open; those
+    are filtered, other DeprecationWarnings (also from pyserial) still show."""
+    pytester.makepyfile(
+        """
+        import warnings
+
+        def _warn(message, module):
+            warnings.warn_explicit(message, DeprecationWarning, "rfc2217.py", 465, module=module)
+
+        def test_opens_an_rfc2217_link():
+            _warn("setDaemon() is deprecated, set the daemon attribute instead", "serial.rfc2217")
+            _warn("setName() is deprecated, set the name attribute instead", "serial.rfc2217")
+
+        def test_other_deprecation():
+            _warn("something else is deprecated", "serial.rfc2217")
+        """
+    )
+    result = pytester.runpytest(*QUIET)
+    result.assert_outcomes(passed=2)
+    out = result.stdout.str()
+    assert "setDaemon" not in out and "setName" not in out
+    assert "something else is deprecated" in out

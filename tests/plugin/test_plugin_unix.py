@@ -289,3 +289,77 @@ def test_ini_keys_select_the_board_and_budget(pytester, unix):
     result = pytester.runpytest(*QUIET)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*timed out after 1 s on board 'unix'*"])
+
+
+def test_summary_names_board_url_and_firmware(pytester, unix):
+    pytester.makepyfile("import pytest\n\n@pytest.mark.on_board\ndef test_ok():\n    pass\n")
+    result = run(pytester, unix)
+    result.assert_outcomes(passed=1)
+    line = next(x for x in result.outlines if x.startswith("board 'unix'"))
+    assert re.fullmatch(
+        r"board 'unix' \(unix:\): micropython \d+\.\d+\.\d+(-\w+)? on linux.*", line
+    )
+    assert "::" not in line and not line.endswith("version")
+
+
+def test_describe_firmware_formats_version_and_machine():
+    from pytest_mpharness.session import describe_firmware
+
+    unix_info = {
+        "implementation": "micropython",
+        "version": "1.29.0.preview",
+        "machine": "linux [GCC 14.2.1] version",
+    }
+    assert describe_firmware(unix_info) == "micropython 1.29.0-preview on linux [GCC 14.2.1]"
+    esp = {"implementation": "micropython", "version": "1.24.1", "machine": "ESP32 module"}
+    assert describe_firmware(esp) == "micropython 1.24.1 on ESP32 module"
+    assert describe_firmware({"implementation": "micropython", "version": "1.9.2"}) == (
+        "micropython 1.9.2"
+    )
+
+
+def test_board_log_traceback_shows_only_the_users_frames(pytester, unix):
+    source = """
+import pytest
+
+def inner(x):
+    return 10 // x
+
+@pytest.mark.on_board
+def test_div():
+    assert inner(0) == 1
+
+@pytest.mark.on_board
+def test_compare():
+    a = 2
+    assert a == 3
+"""
+    path = pytester.makepyfile(source)
+    source = path.read_text()  # as written (makepyfile drops the leading newline)
+    result = run(pytester, unix)
+    result.assert_outcomes(failed=2)
+    out = result.stdout.str()
+    for internal in ("_mph_f", "_MphF", "<stdin>", "<module>"):
+        assert internal not in out, internal
+    result.stdout.fnmatch_lines(
+        [
+            "board traceback (your files; -vv shows the program as sent):",
+            "Traceback (most recent call last):",
+            f'  File "{path.name}", line {line_of(source, "assert inner(0)")}, in test_div',
+            "    assert inner(0) == 1",
+            f'  File "{path.name}", line {line_of(source, "return 10 // x")}, in inner',
+            "    return 10 // x",
+            "ZeroDivisionError: divide by zero",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            f'  File "{path.name}", line {line_of(source, "assert a == 3")}, in test_compare',
+            "    assert a == 3",
+            "AssertionError: assert 2 == 3",
+        ]
+    )
+    verbose = run(pytester, unix, "-vv")
+    verbose.stdout.fnmatch_lines(
+        ["board traceback (the program as sent, shown with -vv):", '  File "<stdin>", line *']
+    )

@@ -28,8 +28,6 @@ from mpharness.virtual.unix_board import open_unix_board
 from tests.conftest import require_virtual_board
 
 REPO = Path(__file__).resolve().parents[2]
-# pyserial 3.5's RFC 2217 client uses Thread.setDaemon/setName
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:serial.rfc2217")
 OPEN_LINES = [SetLine("dtr", True), SetLine("rts", True)]  # pyserial asserts both on open
 
 
