@@ -3,8 +3,9 @@
 Theory of operation
 -------------------
 A cell is split into segments: a cell magic (``%%name args`` on the first line, the rest is its
-body), or a run of code and line magics (``%name args`` at column 0, only where the code before
-it is complete, so a ``%`` line inside a triple-quoted string stays code). Code segments keep
+body), or a run of code, line magics (``%name args`` at column 0) and host shell lines
+(``!cmd`` at column 0), the last two only where the code before them is complete, so such a
+line inside a triple-quoted string stays code. Code segments keep
 the cell's line numbers: each is sent after as many newlines as precede it in the cell.
 
 If the last segment ends with an expression statement, that statement is rewritten in place to
@@ -44,6 +45,8 @@ HEX_PREFIX = "hex:"
 _VALUE_OPEN = "print('" + FRAME_START + VALUE_KIND + "%r" + FRAME_END + "'%(("
 _VALUE_CLOSE = "),))"
 _MAGIC_LINE = re.compile(r"^%(?!%)")
+#: ``!cmd`` at column 0 (never valid Python): a host shell command, as in IPython.
+_SHELL_LINE = re.compile(r"^!")
 _BOARD_FRAME = re.compile(r'^(\s*)File "<stdin>", line (\d+)(.*)$')
 _EXEC_WRAPPER = re.compile(r'^\s*File "<stdin>", line 1, in <module>$')
 _STRING_FRAME = re.compile(r'^(\s*)File "<string>"')
@@ -54,8 +57,8 @@ class Segment:
     """A piece of a cell: code to run on the board, or one line magic.
 
     Attributes:
-        kind: ``"code"`` or ``"magic"``.
-        text: the code, or the magic line without its ``%``.
+        kind: ``"code"``, ``"magic"`` or ``"shell"``.
+        text: the code, the magic line without its ``%``, or the ``!cmd`` line as written.
         first_line: 1-based line of the segment in the cell.
     """
 
@@ -105,6 +108,12 @@ def split_segments(source: str) -> list[Segment]:
             if "".join(code).strip():
                 segments.append(Segment("code", "".join(code), code_first))
             segments.append(Segment("magic", line[1:].strip(), number))
+            code, code_first = [], number + 1
+            continue
+        if _SHELL_LINE.match(line) and _parses("".join(code)):
+            if "".join(code).strip():
+                segments.append(Segment("code", "".join(code), code_first))
+            segments.append(Segment("shell", line.rstrip(), number))
             code, code_first = [], number + 1
             continue
         code.append(line + "\n")

@@ -66,7 +66,15 @@ class CellRunner:
         value: str | None = None
         for index, segment in enumerate(segments):
             line = first_line + segment.first_line - 1
+            if segment.kind == "shell":
+                ctx.runner.host.run(segment.text, ctx.out)
+                value = None
+                continue
             if segment.kind == "magic":
+                if magics.takes_rest(segment.text):
+                    rest = "\n".join(body.split("\n")[segment.first_line :])
+                    magics.run_line_magic(ctx, segment.text, rest, line + 1)
+                    return None
                 magics.run_line_magic(ctx, segment.text)
                 value = None
                 continue

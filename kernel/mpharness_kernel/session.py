@@ -23,8 +23,9 @@ from __future__ import annotations
 import ast
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mpharness
 from mpharness import Board
@@ -38,6 +39,9 @@ from mpharness.errors import (
 from mpharness_kernel.cells import OutputDemux, format_board_traceback, rewrite_last_expression
 from mpharness_kernel.devicecode import device_source
 from mpharness_kernel.output import CellError, Output
+
+if TYPE_CHECKING:
+    from mpharness.rigs.boardspec import BoardSpec
 
 log = logging.getLogger("mpharness_kernel.session")
 
@@ -62,6 +66,62 @@ def _spec_secret(name: str) -> str | None:
         return mpharness.resolve_board(name).webrepl_password()
     except MPHarnessError:
         return None
+
+
+def _open_spec(spec: BoardSpec, timeout: float) -> Board:
+    """Open a board from a spec built here (leased like :func:`mpharness.open_board`)."""
+    from mpharness.connect import open_leased
+    from mpharness.sharing import leases
+    from mpharness.sharing.board_pool import lease_keys
+
+    held = leases.acquire_all(lease_keys(spec), wait_s=leases.wait_from_env(0.0))
+    return open_leased(spec, held, timeout=timeout)
+
+
+#: Strings shorter than this in secrets.py are not masked (they would mask ordinary words).
+MIN_SECRET_CHARS = 4
+#: Seconds a look for secrets.py stays valid (masking runs for every output message).
+SECRETS_RECHECK_S = 1.0
+_secrets_cache: dict[tuple[str, float], list[str]] = {}
+_secrets_checked: list[Any] = [-SECRETS_RECHECK_S, []]
+
+
+def _secrets_py_values() -> list[str]:
+    """The string values in IoT Kernel's ``secrets.py`` (``$IOT_SECRETS``), to be masked."""
+    now = time.monotonic()
+    if now - _secrets_checked[0] < SECRETS_RECHECK_S:
+        return _secrets_checked[1]  # type: ignore[no-any-return]
+    values = _read_secrets_py()
+    _secrets_checked[:] = [now, values]
+    return values
+
+
+def _read_secrets_py() -> list[str]:
+    from mpharness.files.sync import iot_secrets
+
+    path = iot_secrets()
+    if path is None:
+        return []
+    try:
+        key = (path, os.path.getmtime(path))
+        if key not in _secrets_cache:
+            with open(path, encoding="utf-8") as handle:
+                tree = ast.parse(handle.read(), path)
+            _secrets_cache[key] = sorted(
+                {
+                    node.value
+                    for node in ast.walk(tree)
+                    if isinstance(node, ast.Constant)
+                    and isinstance(node.value, str)
+                    and len(node.value) >= MIN_SECRET_CHARS
+                },
+                key=len,
+                reverse=True,
+            )
+        return _secrets_cache[key]
+    except (OSError, SyntaxError, ValueError):
+        log.warning("could not read %s to mask its values", path)
+        return []
 
 
 def _mask(text: str, secret: str | None) -> str:
@@ -106,7 +166,15 @@ class BoardSession:
         self.open_timeout = open_timeout
         self.boards: dict[str, Board] = {}
         self.current: str | None = None
+        #: specs given by a magic (``%serialconnect --baud``, ``%websocketconnect --password``)
+        #: for names that are URLs, used instead of resolving the name
+        self.overrides: dict[str, BoardSpec] = {}
+        #: after ``%disconnect``: no board until the next connect
+        self.detached = False
+        #: ``%esptool erase`` was asked for: the next flash erases first
+        self.pending_erase = False
         self._introspect_failed = False
+        self._secret_values: list[str] = []
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> BoardSession:
@@ -133,6 +201,10 @@ class BoardSession:
             CellError: no board configured, or it could not be opened.
         """
         name = self.current_name
+        if self.detached:
+            raise CellError(
+                "NoBoard", "disconnected: %connect NAME_OR_URL (or %serialconnect) to go on"
+            )
         if name is None:
             raise CellError("NoBoard", "no board: set MPHARNESS_DEVICE or run %connect NAME_OR_URL")
         return self.get(name)
@@ -150,7 +222,7 @@ class BoardSession:
         """
         board = self.opened()
         name = self.current_name
-        if board is not None or name is None or self._introspect_failed:
+        if board is not None or name is None or self._introspect_failed or self.detached:
             return board
         try:
             return self.get(name, timeout=min(self.open_timeout, INTROSPECT_OPEN_TIMEOUT))
@@ -164,7 +236,11 @@ class BoardSession:
         if board is not None:
             return board
         try:
-            board = mpharness.open_board(name, timeout=timeout or self.open_timeout)
+            override = self.overrides.get(name)
+            if override is not None:
+                board = _open_spec(override, timeout or self.open_timeout)
+            else:
+                board = mpharness.open_board(name, timeout=timeout or self.open_timeout)
         except MPHarnessError as err:
             message = self.scrub(f"cannot open board {name!r}: {err}")
             raise CellError(type(err).__name__, _mask(message, _spec_secret(name))) from None
@@ -173,8 +249,12 @@ class BoardSession:
         log.info("opened board %s at %s", board.name, board.url)
         return board
 
-    def connect(self, name: str | None) -> tuple[Board, str]:
-        """Make ``name`` (default: ``MPHARNESS_DEVICE``) current; returns it and a note."""
+    def connect(self, name: str | None, spec: BoardSpec | None = None) -> tuple[Board, str]:
+        """Make ``name`` (default: ``MPHARNESS_DEVICE``) current; returns it and a note.
+
+        Boards opened before are closed, so their leases are free for the CLI and other
+        notebooks. ``spec`` opens ``name`` with these settings instead of resolving it.
+        """
         note = ""
         if name is None:
             name = self.device
@@ -183,10 +263,32 @@ class BoardSession:
         if self.pinned and name != self.device:
             note = f"device pinned to {self.device!r} by the test run; not switching to {name!r}"
             name = self.device
+            spec = None
         assert name is not None
+        if spec is not None:
+            if spec != self.overrides.get(name):
+                self.drop(name)
+            self.overrides[name] = spec
+        for other in [n for n in self.boards if n != name]:
+            self.drop(other)
+        self.detached = False
         board = self.get(name)
         self.current = name
         return board, note
+
+    def disconnect(self) -> str | None:
+        """Close every board (releasing its lease); cells need a connect again. Returns the
+        name of the board that was current, if one was open."""
+        name = self.current_name if self.opened() is not None else None
+        self.close_all()
+        self.current = None
+        self.detached = True
+        return name
+
+    def add_secret(self, value: str) -> None:
+        """Mask ``value`` in everything shown from now on (a password given in a cell)."""
+        if value and value not in self._secret_values:
+            self._secret_values.append(value)
 
     def drop(self, name: str | None = None) -> None:
         """Close and forget a board (default: the current one)."""
@@ -205,7 +307,7 @@ class BoardSession:
 
     def secrets(self) -> list[str]:
         """Passwords of the boards in use (to be masked in anything shown)."""
-        found = [os.environ.get(PASSWORD_ENV, "")]
+        found = [os.environ.get(PASSWORD_ENV, ""), *self._secret_values, *_secrets_py_values()]
         for board in self.boards.values():
             spec = getattr(board, "spec", None)
             try:

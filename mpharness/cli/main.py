@@ -73,6 +73,12 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", nargs="?", help="host directory (default: the rig entry's resources)")
     p.add_argument("--remote", default="/", help="board directory (default /)")
     p.add_argument("--delete", action="store_true", help="delete board files not in DIR")
+    p.add_argument(
+        "-u",
+        "--upload-only",
+        action="store_true",
+        help="without DIR: keep board files that are not resources (IoT Kernel's %%rsync -u)",
+    )
     p.add_argument("-n", "--dry-run", action="store_true", help="print the plan, change nothing")
     p.add_argument("--include", action="append", default=[], metavar="GLOB")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB")
@@ -161,7 +167,11 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         if args.dir is None:
             if board.spec is None or not board.spec.resources:
                 raise ConfigError(f"board {args.board!r} declares no resources; name a DIR")
-            plan = sync.plan_resource_sync(board, board.spec)
+            try:
+                plan = sync.plan_resource_sync(board, board.spec, delete=not args.upload_only)
+            except FileNotFoundError as err:
+                raise ConfigError(str(err)) from None
+            sys.stdout.write(sync.format_changes(plan))
         elif not os.path.isdir(args.dir):
             raise ConfigError(f"no such host directory: {args.dir}")
         else:
@@ -173,7 +183,7 @@ def _cmd_sync(args: argparse.Namespace) -> int:
                 include=args.include,
                 exclude=args.exclude,
             )
-        sys.stdout.write(sync.format_plan(plan))
+            sys.stdout.write(sync.format_plan(plan))
         if not args.dry_run:
             try:
                 with _ProgressBar(sys.stderr) as bar:

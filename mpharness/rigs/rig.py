@@ -1,7 +1,8 @@
 """The rig: the boards named by rig files, and resolving a board name or URL to a spec.
 
 Theory of operation: ``Rig.load`` finds rig files (``--rig`` paths, else ``$MPHARNESS_RIG``,
-else ``hil_rigs/*.yaml`` under the current directory), parses each with ``mpharness.rigs.rig_file``
+else ``hil_rigs/*.yaml`` under the current directory plus the folders of IoT Kernel's
+``$IOT_DEVICES``), parses each with ``mpharness.rigs.rig_file``
 and merges their boards; a name defined in two files is an error naming both. Loading never
 substitutes ``${VAR}``: ``Rig.resolve`` does, for the one board being used (the password
 only later, through ``BoardSpec.webrepl_password``). ``resolve`` looks a string up as a rig
@@ -51,6 +52,9 @@ __all__ = [
 
 #: Environment variable with rig file paths (``os.pathsep``-separated; files, dirs or globs).
 RIG_ENV = "MPHARNESS_RIG"
+#: IoT Kernel's list of folders holding device files (``os.pathsep``-separated), read in
+#: addition to ``hil_rigs/`` when neither ``--rig`` nor ``$MPHARNESS_RIG`` is given.
+IOT_DEVICES_ENV = "IOT_DEVICES"
 #: Where rig files are looked for when neither ``--rig`` nor ``$MPHARNESS_RIG`` is given.
 DEFAULT_RIG_GLOBS = ("hil_rigs/*.yaml", "hil_rigs/*.yml")
 
@@ -131,10 +135,11 @@ class Rig:
             entries = [e for e in env[RIG_ENV].split(os.pathsep) if e.strip()]
             searched = f"${RIG_ENV}={env[RIG_ENV]}"
         else:
-            files = _default_files(base)
-            return cls.from_files(
-                files, searched=" or ".join(os.path.join(base, g) for g in DEFAULT_RIG_GLOBS)
-            )
+            files = _default_files(base) + _iot_device_files(env.get(IOT_DEVICES_ENV, ""), base)
+            searched = " or ".join(os.path.join(base, g) for g in DEFAULT_RIG_GLOBS)
+            if env.get(IOT_DEVICES_ENV, "").strip():
+                searched += f" and ${IOT_DEVICES_ENV}={env[IOT_DEVICES_ENV]}"
+            return cls.from_files(files, searched=searched)
         files = [f for entry in entries for f in _expand_entry(entry, base)]
         return cls.from_files(files, searched=searched)
 
@@ -260,6 +265,21 @@ def _default_files(base: str) -> list[str]:
     if not os.path.isdir(os.path.join(base, "hil_rigs")):
         return []
     return sorted(f for g in DEFAULT_RIG_GLOBS for f in glob.glob(os.path.join(base, g)))
+
+
+def _iot_device_files(value: str, base: str) -> list[str]:
+    """The ``*.yaml``/``*.yml`` files of the ``$IOT_DEVICES`` folders that exist (IoT Kernel
+    lists optional folders there, so a missing one is skipped)."""
+    found: list[str] = []
+    for entry in value.split(os.pathsep):
+        path = os.path.join(base, os.path.expanduser(os.path.expandvars(entry.strip())))
+        if entry.strip() and os.path.isdir(path):
+            found += sorted(
+                f for g in ("*.yaml", "*.yml") for f in glob.glob(os.path.join(path, g))
+            )
+        elif entry.strip() and os.path.isfile(path):
+            found.append(path)
+    return list(dict.fromkeys(os.path.abspath(f) for f in found))
 
 
 def _expand_entry(entry: str, base: str) -> list[str]:

@@ -64,7 +64,7 @@ def test_rich_output_and_files_on_a_small_board(microbit_kernel: KernelHarness) 
     data = [d["data"] for d in shown.of_type("display_data")]
     assert data[0]["application/json"] == {"t": 21}
     assert data[1]["image/png"] == "iVBORw=="
-    assert microbit_kernel.execute("%%writefile k.txt\nhello\n").status == "ok"
+    assert microbit_kernel.execute("%sendtofile k.txt\nhello\n").status == "ok"
     assert microbit_kernel.execute("%cat k.txt").stdout == "hello\n"
     assert "6  k.txt" in microbit_kernel.execute("%rlist").stdout
     assert microbit_kernel.execute("%rm k.txt").status == "ok"

@@ -133,7 +133,8 @@ def test_every_magic_has_help(unix_kernel: KernelHarness, name: str) -> None:
 
 
 def test_unknown_magic_and_bad_arguments_fail_the_cell(unix_kernel: KernelHarness) -> None:
-    assert unix_kernel.execute("%nosuchmagic").ename == "UsageError"
+    unknown = unix_kernel.execute("%nosuchmagic")
+    assert unknown.ename == "UsageError" and "nosuchmagic" in unknown.content["evalue"]
     assert unix_kernel.execute("%timeout abc").ename == "UsageError"
     assert unix_kernel.execute("%cp a b").ename == "UsageError"
 
@@ -155,15 +156,18 @@ def test_store_board_data_and_plot_it_on_the_host(unix_kernel: KernelHarness) ->
     assert reply.status == "ok", reply.content
     assert reply.result == "30"
     assert reply.of_type("display_data")[0]["data"]["image/png"].startswith("iVBOR")
-    assert unix_kernel.execute("%%host\nscaled = [s * 2 for s in samples]").status == "ok"
-    assert unix_kernel.execute("%store scaled --to-board").status == "ok"
+    assert (
+        unix_kernel.execute("%%host\nscaled = [s * 2 for s in samples]\n%store scaled").status
+        == "ok"
+    )
+    assert unix_kernel.execute("%store -r scaled").status == "ok"
     assert unix_kernel.execute("scaled[-1]").result == "32"
 
 
 def test_host_errors_are_error_replies(unix_kernel: KernelHarness) -> None:
     reply = unix_kernel.execute("%%host\nx = 1\n{}['missing']")
     assert reply.ename == "KeyError"
-    assert '  File "<host cell>", line 3, in <module>' in reply.content["traceback"]
+    assert any("----> 3 {}['missing']" in line for line in reply.content["traceback"])
 
 
 def test_bash_cell(unix_kernel: KernelHarness) -> None:
@@ -173,7 +177,7 @@ def test_bash_cell(unix_kernel: KernelHarness) -> None:
 
 def test_file_magics_round_trip(unix_kernel: KernelHarness, tmp_path: Path) -> None:
     run = unix_kernel.execute
-    assert run("%%writefile /notes.txt\nline one\nline two\n").status == "ok"
+    assert run("%%sendtofile /notes.txt\nline one\nline two\n").status == "ok"
     assert run("%cat /notes.txt").stdout == "line one\nline two\n"
     assert run("%mkdirs /data/deep").status == "ok"
     (tmp_path / "a.bin").write_bytes(bytes(range(256)) * 3)
