@@ -50,6 +50,7 @@ _SHELL_LINE = re.compile(r"^!")
 _BOARD_FRAME = re.compile(r'^(\s*)File "<stdin>", line (\d+)(.*)$')
 _EXEC_WRAPPER = re.compile(r'^\s*File "<stdin>", line 1, in <module>$')
 _STRING_FRAME = re.compile(r'^(\s*)File "<string>"')
+_FRAME_FUNCTION = re.compile(r"^, in (\S+)")
 
 
 @dataclass(frozen=True)
@@ -302,11 +303,18 @@ def _json_or_literal(payload: str) -> object:
     return value
 
 
-def format_board_traceback(traceback: str, source: str, label: str = "<cell>") -> list[str]:
+def format_board_traceback(
+    traceback: str,
+    source: str,
+    label: str = "<cell>",
+    locate: Callable[[str, int], tuple[str, str]] | None = None,
+) -> list[str]:
     """The device traceback with the cell's frames named ``label`` and their source lines shown.
 
     Line numbers are the cell's own (code is sent keeping them); frames in board files are kept
-    as the board printed them.
+    as the board printed them. ``locate(function, line)`` names the cell a frame belongs to
+    and gives its source line (functions defined in earlier cells); without it every
+    ``<stdin>`` frame is the current cell's.
     """
     cell_lines = source.split("\n")
     out: list[str] = []
@@ -320,7 +328,13 @@ def format_board_traceback(traceback: str, source: str, label: str = "<cell>") -
             out.append(line)
             continue
         indent, number, rest = match.group(1), int(match.group(2)), match.group(3)
-        out.append(f'{indent}File "{label}", line {number}{rest}')
-        if 1 <= number <= len(cell_lines) and cell_lines[number - 1].strip():
-            out.append(f"{indent}  {cell_lines[number - 1].strip()}")
+        if locate is not None:
+            function = _FRAME_FUNCTION.match(rest)
+            where, text = locate(function.group(1) if function else "<module>", number)
+        else:
+            where = label
+            text = cell_lines[number - 1].strip() if 1 <= number <= len(cell_lines) else ""
+        out.append(f'{indent}File "{where}", line {number}{rest}')
+        if text:
+            out.append(f"{indent}  {text}")
     return out

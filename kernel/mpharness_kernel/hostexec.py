@@ -184,11 +184,14 @@ class HostNamespace:
     def run(self, code: str, out: Output, *, first_line: int = 1) -> None:
         """Run IPython code (Python, ``%magics``, ``!cmd``); its value becomes the result.
 
+        ``first_line`` is where the code starts in the notebook cell; IPython drops leading
+        blank lines, so its tracebacks count lines from the code's first line.
+
         Raises:
             CellError: the code raised (``ename`` is the host exception's type).
         """
         shell = self.shell
-        source = "\n" * (first_line - 1) + code
+        source = code
         writer, errors = _StreamWriter(out, "stdout"), _StreamWriter(out, "stderr")
         _Target.current, _Target.traceback = out, None
         try:

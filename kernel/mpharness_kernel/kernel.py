@@ -155,7 +155,7 @@ class MPHarnessKernel(Kernel):
         out = _IOPubOutput(self, silent)
         try:
             try:
-                self.runner.run_cell(code, out)
+                self.runner.run_cell(code, out, self.execution_count)
                 expressions = self.runner.user_expressions(user_expressions or {})
             except KeyboardInterrupt:
                 raise CellError("KeyboardInterrupt", "interrupted") from None

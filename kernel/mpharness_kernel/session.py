@@ -333,6 +333,8 @@ class BoardSession:
         source: str | None = None,
         timeout: float | str | None = "default",
         show_value: bool = True,
+        label: str = CELL_LABEL,
+        locate: Callable[[str, int], tuple[str, str]] | None = None,
     ) -> str | None:
         """Run cell code on a board, streaming its output; returns the value's repr, if any.
 
@@ -344,6 +346,9 @@ class BoardSession:
             source: the whole cell, to show source lines in tracebacks.
             timeout: seconds, None for no limit, ``"default"`` for :attr:`cell_timeout`.
             show_value: rewrite a final expression so its value comes back.
+            label: how tracebacks name the cell.
+            locate: names the cell of a traceback frame (``function, line -> label, text``);
+                see :class:`mpharness_kernel.cellmap.CellMap`.
 
         Raises:
             CellError: the code raised on the board, timed out, was interrupted, or the board
@@ -365,7 +370,8 @@ class BoardSession:
             board.exec(body, timeout=budget, on_output=demux.feed)
         except BaseException as err:
             demux.finish()
-            raise self._cell_error(err, board, source if source is not None else body) from None
+            text = source if source is not None else body
+            raise self._cell_error(err, board, text, label, locate) from None
         return demux.finish()
 
     def exec(
@@ -400,10 +406,15 @@ class BoardSession:
             raise self._cell_error(err, board, "", HELPER_LABEL) from None
 
     def _cell_error(
-        self, err: BaseException, board: Board, source: str, label: str = CELL_LABEL
+        self,
+        err: BaseException,
+        board: Board,
+        source: str,
+        label: str = CELL_LABEL,
+        locate: Callable[[str, int], tuple[str, str]] | None = None,
     ) -> BaseException:
         if isinstance(err, RemoteError):
-            lines = format_board_traceback(err.traceback, source, label)
+            lines = format_board_traceback(err.traceback, source, label, locate)
             return CellError(err.exc_type, err.message, [self.scrub(x) for x in lines])
         if isinstance(err, KeyboardInterrupt):
             return CellError("KeyboardInterrupt", "interrupted; the board code was stopped")

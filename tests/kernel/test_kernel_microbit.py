@@ -17,14 +17,15 @@ def test_value_output_and_error_reply(microbit_kernel: KernelHarness) -> None:
     assert (reply.stdout, reply.result) == ("hi\n", "42")
     error = microbit_kernel.execute("def f():\n    return 1/0\nf()")
     assert (error.status, error.ename) == ("error", "ZeroDivisionError")
-    assert '  File "<cell>", line 3, in <module>' in error.content["traceback"]
+    assert '  File "<cell-2>", line 3, in <module>' in error.content["traceback"]
 
 
 def test_long_cell_keeps_cell_line_numbers(microbit_kernel: KernelHarness) -> None:
     body = "".join(f"v{i} = {i}\n" for i in range(60))  # too big for one plain-raw write
     reply = microbit_kernel.execute(body + "undefined_name")
     assert reply.ename == "NameError"
-    assert '  File "<cell>", line 61, in <module>' in reply.content["traceback"]
+    count = reply.content["execution_count"]
+    assert f'  File "<cell-{count}>", line 61, in <module>' in reply.content["traceback"]
 
 
 def test_interrupt_stops_the_board_and_the_next_cell_runs(microbit_kernel: KernelHarness) -> None:

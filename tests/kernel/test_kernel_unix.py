@@ -38,10 +38,24 @@ def test_board_exception_is_an_error_reply_with_cell_lines(unix_kernel: KernelHa
     assert reply.status == "error"
     assert (reply.ename, reply.content["evalue"]) == ("ZeroDivisionError", "divide by zero")
     traceback = reply.content["traceback"]
-    assert '  File "<cell>", line 4, in <module>' in traceback
+    count = reply.content["execution_count"]
+    assert f'  File "<cell-{count}>", line 4, in <module>' in traceback
     assert "    f()" in traceback and "    return 1/0" in traceback
     assert reply.stdout == "before\n"
     assert reply.of_type("error")[0]["ename"] == "ZeroDivisionError"
+
+
+def test_traceback_names_the_cell_that_defined_the_function(unix_kernel: KernelHarness) -> None:
+    first = unix_kernel.execute("x = 1\ndef check(v):\n    assert v > 0, 'negative'\n    return v")
+    defined = first.content["execution_count"]
+    reply = unix_kernel.execute("y = 2\nprint('calling')\ncheck(-1)")
+    count = reply.content["execution_count"]
+    assert reply.ename == "AssertionError"
+    traceback = reply.content["traceback"]
+    at = traceback.index(f'  File "<cell-{count}>", line 3, in <module>')
+    assert traceback[at + 1] == "    check(-1)"
+    assert traceback[at + 2] == f'  File "<cell-{defined}>", line 3, in check'
+    assert traceback[at + 3] == "    assert v > 0, 'negative'"
 
 
 def test_syntax_error_comes_from_the_board(unix_kernel: KernelHarness) -> None:
@@ -167,7 +181,7 @@ def test_store_board_data_and_plot_it_on_the_host(unix_kernel: KernelHarness) ->
 def test_host_errors_are_error_replies(unix_kernel: KernelHarness) -> None:
     reply = unix_kernel.execute("%%host\nx = 1\n{}['missing']")
     assert reply.ename == "KeyError"
-    assert any("----> 3 {}['missing']" in line for line in reply.content["traceback"])
+    assert any("----> 2 {}['missing']" in line for line in reply.content["traceback"])
 
 
 def test_bash_cell(unix_kernel: KernelHarness) -> None:

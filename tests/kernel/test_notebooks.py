@@ -43,7 +43,7 @@ def test_board_exception_makes_nbclient_raise(device: str) -> None:
     cells = notebook.cells  # type: ignore[attr-defined]
     assert "".join(o["text"] for o in cells[1].outputs) == "42\n"
     assert cells[2].outputs[-1]["output_type"] == "error"
-    assert '  File "<cell>", line 2, in <module>' in cells[2].outputs[-1]["traceback"]
+    assert '  File "<cell-3>", line 2, in <module>' in cells[2].outputs[-1]["traceback"]
     assert cells[3].outputs == []
 
 
@@ -86,7 +86,7 @@ def test_pytest_collects_and_runs_notebooks(tmp_path: Path) -> None:
     assert "test_other" not in out, "a notebook for another kernel is not collected"
     assert "test_bad.ipynb: cell 2 (In [2]) failed on board 'unix': b = 2" in out
     assert "   2 | 1/0" in out
-    assert '  File "<cell>", line 2, in <module>' in out
+    assert '  File "<cell-2>", line 2, in <module>' in out
     assert "ZeroDivisionError: divide by zero" in out
     assert (
         "test_noraise.ipynb: cell 1" in out and "tagged 'raises-exception' but did not raise" in out

@@ -120,6 +120,8 @@ class MagicContext:
     runner: Runner
     out: Output
     source: str = ""
+    #: the cell's execution count (``<cell-N>`` in tracebacks)
+    number: int = 0
 
     @property
     def session(self) -> Any:

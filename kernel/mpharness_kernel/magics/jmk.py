@@ -295,7 +295,7 @@ def _capture(ctx: MagicContext, args: argparse.Namespace) -> None:
     with open(args.outputfilename, "w", encoding="utf-8") as handle:
         tee = _Tee(ctx.out, handle, show=not quiet)
         ctx.print(f"Writing output to file {args.outputfilename}")
-        inner = type(ctx)(ctx.runner, tee, ctx.source)
+        inner = type(ctx)(ctx.runner, tee, ctx.source, ctx.number)
         try:
             value = ctx.runner.run_body(inner, args.body or "", first_line=args.body_first_line)
         finally:
