@@ -32,6 +32,8 @@ FRAME_START = "\x1e"
 FRAME_END = "\x1f"
 VALUE_KIND = "="
 DISPLAY_KIND = "!"
+#: ``\x1e?PROMPT\x1f``: the board-side ``input()`` waits for a line (``_device/input.py``).
+INPUT_KIND = "?"
 #: An unterminated frame longer than this is released as plain text.
 MAX_FRAME_CHARS = 8 * 1024 * 1024
 #: MIME types whose payload is base64 text in Jupyter's display messages.
@@ -178,6 +180,7 @@ class OutputDemux:
         on_text: called with plain stdout text, in order.
         on_display: called with a Jupyter MIME bundle for each display frame.
         expect_value: whether the cell ends with a value frame.
+        on_input: called with the prompt of each input frame (None: they stay text).
     """
 
     def __init__(
@@ -186,9 +189,11 @@ class OutputDemux:
         on_display: Callable[[dict[str, object]], None],
         *,
         expect_value: bool = False,
+        on_input: Callable[[str], None] | None = None,
     ) -> None:
         self._on_text = on_text
         self._on_display = on_display
+        self._on_input = on_input
         self._expect_value = expect_value
         self._pending = ""
         self._value: str | None = None
@@ -251,6 +256,10 @@ class OutputDemux:
                 self._text(FRAME_START + frame + FRAME_END)
             self._value = body
             self._eat_newline = True
+            return
+        if kind == INPUT_KIND and self._on_input is not None:
+            self._text("")
+            self._on_input(body)
             return
         bundle = display_bundle(body) if kind == DISPLAY_KIND else None
         if bundle is None:

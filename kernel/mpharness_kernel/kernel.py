@@ -153,6 +153,13 @@ class MPHarnessKernel(Kernel):
         cell_id: Any = None,
     ) -> dict[str, Any]:
         out = _IOPubOutput(self, silent)
+
+        def ask(prompt: str) -> str:
+            out.flush()
+            return self.raw_input(prompt)  # type: ignore[no-untyped-call,no-any-return]
+
+        self._allow_stdin = allow_stdin  # raw_input() checks it (IPythonKernel sets it likewise)
+        self.runner.ask = ask if allow_stdin else None
         try:
             try:
                 self.runner.run_cell(code, out, self.execution_count)

@@ -8,6 +8,7 @@ those into messages.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from mpharness import Board
@@ -34,6 +35,9 @@ class CellRunner:
         #: sources and function spans of the cells run so far (tracebacks name the cell)
         self.cells = CellMap()
         self._count = 0
+        #: asks the user for a line when board code calls input() (None: no stdin); set by
+        #: the kernel for each request
+        self.ask: Callable[[str], str] | None = None
 
     def run_cell(self, source: str, out: Output, number: int | None = None) -> None:
         """Run a whole cell; the value of its final expression goes to ``out.result``.
@@ -98,6 +102,7 @@ class CellRunner:
                 show_value=index == len(segments) - 1,
                 label=label(ctx.number),
                 locate=lambda name, at: self.cells.locate(ctx.number, name, at),
+                ask=self.ask,
             )
             record_definitions(segment.text, self.known_defs)
         return None if value in (None, "None") else value

@@ -21,6 +21,7 @@ the pinned board, so a notebook written against ``unix`` runs on whatever ``--de
 from __future__ import annotations
 
 import ast
+import functools
 import logging
 import os
 import time
@@ -56,6 +57,8 @@ INTROSPECT_OPEN_TIMEOUT = 10.0
 PASSWORD_ENV = "MPHARNESS_WEBREPL_PASSWORD"
 MASK = "********"
 CELL_LABEL = "<cell>"
+#: What the board's ``input()`` reads when the frontend allows no stdin (it raises EOFError).
+EOF_LINE = b"\x04\n"
 #: How tracebacks name code the kernel itself sent (magics, introspection).
 HELPER_LABEL = "<mpharness helper>"
 
@@ -335,6 +338,7 @@ class BoardSession:
         show_value: bool = True,
         label: str = CELL_LABEL,
         locate: Callable[[str, int], tuple[str, str]] | None = None,
+        ask: Callable[[str], str] | None = None,
     ) -> str | None:
         """Run cell code on a board, streaming its output; returns the value's repr, if any.
 
@@ -349,6 +353,8 @@ class BoardSession:
             label: how tracebacks name the cell.
             locate: names the cell of a traceback frame (``function, line -> label, text``);
                 see :class:`mpharness_kernel.cellmap.CellMap`.
+            ask: asks the user for a line of input (a Jupyter ``input_request``); None: the
+                frontend allows no stdin, so ``input()`` on the board raises ``EOFError``.
 
         Raises:
             CellError: the code raised on the board, timed out, was interrupted, or the board
@@ -363,8 +369,15 @@ class BoardSession:
             body, expect = rewrite_last_expression(body)
         if "display" in code:
             self.ensure_display_helper(board)
+        on_input = None
+        if "input(" in code:
+            self.ensure_helper(board, "input")
+            on_input = functools.partial(self._answer_input, board, ask)
         demux = OutputDemux(
-            lambda text: out.stream("stdout", text), out.display, expect_value=expect
+            lambda text: out.stream("stdout", text),
+            out.display,
+            expect_value=expect,
+            on_input=on_input,
         )
         try:
             board.exec(body, timeout=budget, on_output=demux.feed)
@@ -444,9 +457,27 @@ class BoardSession:
 
     def ensure_display_helper(self, board: Board) -> None:
         """Define the board-side ``display()`` helper unless the board already has one."""
-        defined = board.exec("print('display' in globals())", timeout=5.0).strip()
+        self.ensure_helper(board, "display")
+
+    def ensure_helper(self, board: Board, name: str) -> None:
+        """Define the board-side helper ``name`` (``_device/NAME.py``, defining a function of
+        that name) unless the board's globals already have one."""
+        defined = board.exec(f"print({name!r} in globals())", timeout=5.0).strip()
         if defined != "True":
-            board.exec(device_source("display"), timeout=10.0)
+            board.exec(device_source(name), timeout=10.0)
+
+    def _answer_input(self, board: Board, ask: Callable[[str], str] | None, prompt: str) -> None:
+        """Answer the board's ``input()``: the user's line, or EOF when there is no stdin."""
+        answer = None
+        if ask is not None:
+            try:
+                answer = ask(self.scrub(prompt))
+            except KeyboardInterrupt:
+                raise
+            except Exception:  # the frontend went away: the board gets EOF
+                log.warning("input request failed", exc_info=True)
+        line = EOF_LINE if answer is None else answer.replace("\n", " ").encode("utf-8") + b"\n"
+        board.transport.write(line)
 
     def describe(self, board: Board) -> dict[str, Any]:
         """Name, URL and firmware facts of ``board`` (no secrets)."""

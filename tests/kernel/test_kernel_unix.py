@@ -251,3 +251,36 @@ def test_restart_soft_resets_the_board(unix_kernel: KernelHarness) -> None:
     unix_kernel.kc.wait_for_ready(timeout=60)
     assert unix_kernel.execute("survivor").ename == "NameError"
     assert unix_kernel.execute("1 + 1").result == "2"
+
+
+def test_board_input_becomes_an_input_request(unix_kernel: KernelHarness) -> None:
+    kc = unix_kernel.kc
+    prompts: list[str] = []
+
+    def answer(msg: dict[str, object]) -> None:
+        content = msg["content"]
+        assert isinstance(content, dict)
+        prompts.append(str(content["prompt"]))
+        kc.input("forty two")
+
+    outputs: list[dict[str, object]] = []
+    reply = kc.execute_interactive(
+        "print('before')\nname = input('your name? ')\nprint('got', repr(name))",
+        timeout=30,
+        allow_stdin=True,
+        stdin_hook=answer,
+        output_hook=outputs.append,
+    )
+    assert reply["content"]["status"] == "ok", reply["content"]
+    assert prompts == ["your name? "]
+    text = "".join(m["content"]["text"] for m in outputs if m["msg_type"] == "stream")
+    assert text == "before\ngot 'forty two'\n"
+
+
+def test_board_input_without_stdin_is_a_clear_error(unix_kernel: KernelHarness) -> None:
+    reply = unix_kernel.kc.execute_interactive(
+        "x = input('value? ')", timeout=30, allow_stdin=False
+    )
+    content = reply["content"]
+    assert content["ename"] == "EOFError" and "stdin is not allowed" in content["evalue"]
+    assert unix_kernel.execute("print('next')").stdout == "next\n"
