@@ -268,14 +268,20 @@ class BoardSession:
             name = self.device
             spec = None
         assert name is not None
+        if spec != self.overrides.get(name):  # other settings than the open board's
+            self.drop(name)
         if spec is not None:
-            if spec != self.overrides.get(name):
-                self.drop(name)
             self.overrides[name] = spec
+        else:
+            self.overrides.pop(name, None)
         for other in [n for n in self.boards if n != name]:
             self.drop(other)
         self.detached = False
-        board = self.get(name)
+        try:
+            board = self.get(name)
+        except CellError:
+            self.overrides.pop(name, None)
+            raise
         self.current = name
         return board, note
 

@@ -26,6 +26,8 @@ iotunix:
     - bno055
 spare:
   url: "unix:"
+dual:
+  url: ["ws://127.0.0.1:9", "unix:"]
 """
 
 
@@ -253,3 +255,20 @@ def test_websocketconnect_masks_the_password(iot: tuple[KernelHarness, Path]) ->
         assert reply.status == "ok", reply.content
         assert "pw is ********" in reply.stdout and password not in reply.stdout
         _ok(kernel, "%disconnect")
+
+
+# ------------------------------------------------------------------ connecting (IoT)
+def test_connect_picks_a_link_and_connect_all_runs_everywhere(
+    iot: tuple[KernelHarness, Path],
+) -> None:
+    kernel, _ = iot
+    assert "Connected to dual (unix:)" in _ok(kernel, "%connect dual serial")
+    refused = kernel.execute("%connect dual ws")
+    assert refused.status == "error" and "ws://127.0.0.1:9" in refused.content["evalue"]
+    _ok(kernel, "%connect spare")
+    everywhere = _ok(kernel, "%%connect --all\nimport sys\nprint(sys.platform)")
+    for name in ("iotunix", "spare", "dual"):
+        assert f"--- {name} ---\nlinux\n" in everywhere
+    listing = _ok(kernel, "%discover -v")
+    for name in ("iotunix", "spare", "unix", "microbit", "webrepl"):
+        assert f"\n{name} " in listing, name
