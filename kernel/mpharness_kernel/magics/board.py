@@ -25,7 +25,7 @@ def _connect_args(parser: MagicParser) -> None:
         nargs="*",
         metavar="NAME_OR_URL",
         help="rig name or URL (%%connect: several, run in turn); default: $MPHARNESS_DEVICE; "
-        "%connect NAME serial|ws picks the board's serial or WebREPL link",
+        "%%connect NAME serial|ws picks the board's serial or WebREPL link",
     )
     parser.add_argument(
         "--host",
