@@ -24,6 +24,7 @@ import ast
 import functools
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -57,6 +58,18 @@ INTROSPECT_OPEN_TIMEOUT = 10.0
 PASSWORD_ENV = "MPHARNESS_WEBREPL_PASSWORD"
 MASK = "********"
 CELL_LABEL = "<cell>"
+#: Asks the board about its global ``display`` (0: none, 1: callable, 2: something else, such
+#: as the micro:bit's LED screen) and whether the screen wrapper is defined (MicroPython 1.9.2
+#: has no ``type.__name__``).
+_DISPLAY_STATE_QUERY = (
+    "_d=globals().get('display')\n"
+    "print(0 if _d is None else 1 if callable(_d) else 2, int('_mph_Screen' in globals()))\n"
+    "del _d"
+)
+#: ``from microbit import *`` rebinds ``display`` to the LED screen: wrap it again at once (on
+#: the same line, so line numbers stay).
+_STAR_IMPORT = re.compile(r"^([ \t]*from[ \t]+microbit[ \t]+import[ \t]+\*)", re.MULTILINE)
+_KEEP_DISPLAY = r"\1;display=_mph_Screen(display)"
 #: What the board's ``input()`` reads when the frontend allows no stdin (it raises EOFError).
 EOF_LINE = b"\x04\n"
 #: How tracebacks name code the kernel itself sent (magics, introspection).
@@ -375,6 +388,7 @@ class BoardSession:
             body, expect = rewrite_last_expression(body)
         if "display" in code:
             self.ensure_display_helper(board)
+            body = _STAR_IMPORT.sub(_KEEP_DISPLAY, body)
         on_input = None
         if "input(" in code:
             self.ensure_helper(board, "input")
@@ -462,8 +476,21 @@ class BoardSession:
                 self.drop(name)
 
     def ensure_display_helper(self, board: Board) -> None:
-        """Define the board-side ``display()`` helper unless the board already has one."""
-        self.ensure_helper(board, "display")
+        """Define the board-side ``display()`` helper unless the board already has one.
+
+        A ``display`` that is not callable (the micro:bit's LED screen after ``from microbit
+        import *``) is wrapped so that it takes both ``display(data)`` and ``display.show()``;
+        a function the user defined is kept.
+        """
+        state = board.exec(_DISPLAY_STATE_QUERY, timeout=5.0).split()
+        if state == ["1", "1"]:
+            return
+        code = device_source("display") + "_mph_rich = display\n" + device_source("screen")
+        if state[:1] == ["1"]:
+            code = f"_mph_prev = display\n{code}display = _mph_prev\ndel _mph_prev\n"
+        elif state[:1] == ["2"]:
+            code = f"_mph_prev = display\n{code}display = _mph_Screen(_mph_prev)\ndel _mph_prev\n"
+        board.exec(code, timeout=10.0)
 
     def ensure_helper(self, board: Board, name: str) -> None:
         """Define the board-side helper ``name`` (``_device/NAME.py``, defining a function of

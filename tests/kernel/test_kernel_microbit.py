@@ -69,3 +69,17 @@ def test_rich_output_and_files_on_a_small_board(microbit_kernel: KernelHarness) 
     assert microbit_kernel.execute("%cat k.txt").stdout == "hello\n"
     assert "6  k.txt" in microbit_kernel.execute("%rlist").stdout
     assert microbit_kernel.execute("%rm k.txt").status == "ok"
+
+
+def test_display_helper_coexists_with_the_led_screen(microbit_kernel: KernelHarness) -> None:
+    microbit_kernel.execute("%softreset")  # 16 KB of RAM: start from a clean heap
+    reply = microbit_kernel.execute(
+        "from microbit import *\ndisplay.show(Image.HEART)\ndisplay(b'\\x89PNG')\n"
+        "display.get_pixel(2, 2)"
+    )
+    assert reply.status == "ok", reply.content
+    assert reply.of_type("display_data")[0]["data"]["image/png"] == "iVBORw=="
+    assert reply.result == "9", "display.get_pixel reached the LED screen"
+    again = microbit_kernel.execute("display({'leds': display.get_pixel(0, 0)})")
+    assert again.status == "ok", (again.content, again.messages)
+    assert again.of_type("display_data")[0]["data"]["application/json"] == {"leds": 0}
