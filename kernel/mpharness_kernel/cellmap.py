@@ -48,12 +48,14 @@ class CellMap:
         """Remember cell ``number`` and the functions it defines (a ``%%magic`` cell's body
         counts as its code)."""
         self._sources[number] = source.split("\n")
-        heading = cell_magic(source)
-        first_line = 1 if heading is None else heading.body_first_line
         while len(self._sources) > MAX_CELLS:
             old, _ = self._sources.popitem(last=False)
             for name in list(self._defs):
                 self._defs[name] = [s for s in self._defs[name] if s.cell != old]
+        if "def" not in source:  # nothing to index: keep plain cells cheap
+            return
+        heading = cell_magic(source)
+        first_line = 1 if heading is None else heading.body_first_line
         body = "\n".join(source.split("\n")[first_line - 1 :])
         for segment in split_segments(body):
             if segment.kind != "code":

@@ -22,6 +22,7 @@ import fnmatch
 import hashlib
 import os
 import posixpath
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -245,10 +246,12 @@ def _path_list(value: str, environ: Mapping[str, str]) -> list[str]:
     return found
 
 
+_VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+
+
 def _expand(text: str, environ: Mapping[str, str]) -> str:
-    for key in sorted(environ, key=len, reverse=True):
-        text = text.replace("${" + key + "}", environ[key]).replace("$" + key, environ[key])
-    return text
+    """``$NAME`` and ``${NAME}`` replaced from ``environ`` (unknown names stay as written)."""
+    return _VAR.sub(lambda m: environ.get(m.group(1) or m.group(2), m.group(0)), text)
 
 
 def iot_libs(environ: Mapping[str, str] | None = None) -> list[str]:

@@ -159,3 +159,19 @@ def test_traceback_of_code_the_engine_ran_through_exec() -> None:
     )
     lines = format_board_traceback(traceback, "x = 1\ny", "<cell>")
     assert lines[1:3] == ['  File "<cell>", line 2, in <module>', "    y"]
+
+
+def test_cell_map_names_the_defining_cell_and_stays_bounded() -> None:
+    from mpharness_kernel import cellmap
+
+    cells = cellmap.CellMap()
+    cells.add(1, "def check(v):\n    assert v\n")
+    cells.add(2, "%%timeout 5\nx = 1\ndef check(v):\n    return v\n")
+    cells.add(3, "check(0)")
+    assert cells.locate(3, "check", 2) == ("<cell-1>", "assert v")
+    assert cells.locate(3, "check", 4) == ("<cell-2>", "return v")
+    assert cells.locate(3, "<module>", 1) == ("<cell-3>", "check(0)")
+    assert cells.locate(3, "unknown", 1) == ("<cell-3>", "check(0)")
+    for number in range(4, cellmap.MAX_CELLS + 5):
+        cells.add(number, "pass")
+    assert cells.locate(cellmap.MAX_CELLS + 4, "check", 2)[0] != "<cell-1>"
