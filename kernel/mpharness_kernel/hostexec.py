@@ -94,7 +94,7 @@ def _build_shell() -> InteractiveShell:
     from traitlets.config import Config
 
     class Publisher(DisplayPublisher):
-        def publish(  # type: ignore[override]
+        def publish(
             self,
             data: dict[str, Any],
             metadata: dict[str, Any] | None = None,
@@ -122,7 +122,8 @@ def _build_shell() -> InteractiveShell:
             self, format_dict: dict[str, Any], md_dict: dict[str, Any] | None = None
         ) -> None:
             out = _Target.current
-            if out is not None and not _is_figure_list(self.shell.user_ns.get("_")):
+            shell: Any = self.shell
+            if out is not None and not _is_figure_list(shell.user_ns.get("_")):
                 out.result(dict(format_dict))
 
         def finish_displayhook(self) -> None:
@@ -140,9 +141,9 @@ def _build_shell() -> InteractiveShell:
     config.InteractiveShell.colors = "NoColor"
     config.InteractiveShell.display_page = True
     # instance(): IPython's display() prints instead of publishing unless the singleton exists
-    shell = Shell.instance(config=config, display_pub_class=Publisher, displayhook_class=Hook)
+    shell: Any = Shell.instance(config=config, display_pub_class=Publisher, displayhook_class=Hook)
     shell.extension_manager.load_extension("storemagic")
-    return shell
+    return shell  # type: ignore[no-any-return]
 
 
 def _is_figure_list(value: Any) -> bool:
@@ -201,7 +202,7 @@ class HostNamespace:
                 warnings.catch_warnings(),
             ):
                 warnings.filterwarnings("ignore", message=".*non-interactive.*")
-                result = shell.run_cell(source, store_history=False)
+                result = shell.run_cell(source, store_history=False)  # type: ignore[no-untyped-call]
                 flush_figures(out)
         finally:
             _Target.current = None

@@ -118,14 +118,23 @@ def test_rsync_of_resources_with_iot_defaults(iot: tuple[KernelHarness, Path]) -
 
 
 def test_secrets_py_never_shown(iot: tuple[KernelHarness, Path]) -> None:
-    kernel, _ = iot
+    kernel, root = iot
     _ok(kernel, "%connect iotunix\n%rsync")
     shown = kernel.execute("%cat /secrets.py")
     printed = kernel.execute("exec(open('/secrets.py').read())\nprint(wifi_password)")
     value = kernel.execute("wifi_password")
-    for reply in (shown, printed, value):
+    shown_rich = kernel.execute(
+        "display({'pw': wifi_password})\ndisplay(wifi_password, 'text/html')"
+    )
+    secrets_py = root / "private" / "secrets.py"
+    host = kernel.execute(
+        f"%%host\nfrom IPython.display import HTML\nHTML(open({str(secrets_py)!r}).read())"
+    )
+    assert host.status == "ok" and "text/html" in host.of_type("execute_result")[0]["data"]
+    for reply in (shown, printed, value, shown_rich, host):
         assert SECRET not in repr(reply.content) + repr(reply.messages)
     assert printed.stdout == "********\n" and value.result == "'********'"
+    assert shown_rich.of_type("display_data")[0]["data"]["application/json"] == {"pw": "********"}
 
 
 def test_rsync_without_resources_is_a_clear_error(iot: tuple[KernelHarness, Path]) -> None:
