@@ -27,6 +27,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 FRAME_START = "\x1e"
 FRAME_END = "\x1f"
@@ -34,6 +35,10 @@ VALUE_KIND = "="
 DISPLAY_KIND = "!"
 #: ``\x1e?PROMPT\x1f``: the board-side ``input()`` waits for a line (``_device/input.py``).
 INPUT_KIND = "?"
+#: Live displays (``_device/live.py``) ride on display frames: ``#ID#MIME`` creates output
+#: ``ID``, ``^ID^MIME`` updates it, the pseudo type ``x-mpharness/clear`` clears the cell.
+_LIVE_MIME = re.compile(r"^([#^])([^#^\s]+)\1(\S+ .*)$", re.DOTALL)
+CLEAR_MIME = "x-mpharness/clear"
 #: An unterminated frame longer than this is released as plain text.
 MAX_FRAME_CHARS = 8 * 1024 * 1024
 #: MIME types whose payload is base64 text in Jupyter's display messages.
@@ -173,6 +178,15 @@ def _wrap(expr: str) -> str:
     return _VALUE_OPEN + expr + _VALUE_CLOSE
 
 
+@runtime_checkable
+class LiveOutput(Protocol):
+    """An :class:`~mpharness_kernel.output.Output` that can also update outputs in place."""
+
+    def live(self, data: dict[str, object] | None, display_id: str, update: bool) -> None:
+        """Show ``data`` as output ``display_id`` (``update``: replace it where it is); with
+        ``data`` None, clear the cell's output (``update`` is then ``wait``)."""
+
+
 class OutputDemux:
     """Splits streamed board stdout into text, display frames and the final value frame.
 
@@ -181,6 +195,9 @@ class OutputDemux:
         on_display: called with a Jupyter MIME bundle for each display frame.
         expect_value: whether the cell ends with a value frame.
         on_input: called with the prompt of each input frame (None: they stay text).
+        on_live: called with ``(bundle, display_id, update)`` for display frames that name an
+            output id, and with ``(None, "", wait)`` for ``clear_output`` (None: plain
+            displays, and clears are dropped).
     """
 
     def __init__(
@@ -190,10 +207,12 @@ class OutputDemux:
         *,
         expect_value: bool = False,
         on_input: Callable[[str], None] | None = None,
+        on_live: Callable[[dict[str, object] | None, str, bool], None] | None = None,
     ) -> None:
         self._on_text = on_text
         self._on_display = on_display
         self._on_input = on_input
+        self._on_live = on_live
         self._expect_value = expect_value
         self._pending = ""
         self._value: str | None = None
@@ -261,12 +280,24 @@ class OutputDemux:
             self._text("")
             self._on_input(body)
             return
+        live = _LIVE_MIME.match(body) if kind == DISPLAY_KIND else None
+        if live is not None:
+            body = live.group(3)
+        elif kind == DISPLAY_KIND and body.startswith(CLEAR_MIME + " "):
+            self._text("")
+            if self._on_live is not None:
+                self._on_live(None, "", body.endswith("1"))
+            self._eat_newline = True
+            return
         bundle = display_bundle(body) if kind == DISPLAY_KIND else None
         if bundle is None:
             self._text(FRAME_START + frame + FRAME_END)
             return
         self._text("")
-        self._on_display(bundle)
+        if live is not None and self._on_live is not None:
+            self._on_live(bundle, live.group(2), live.group(1) == "^")
+        else:
+            self._on_display(bundle)
         self._eat_newline = True
 
 

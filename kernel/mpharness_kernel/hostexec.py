@@ -29,6 +29,7 @@ import sys
 import warnings
 from typing import TYPE_CHECKING, Any
 
+from mpharness_kernel.cells import LiveOutput
 from mpharness_kernel.output import CellError, Output
 
 if TYPE_CHECKING:
@@ -105,11 +106,16 @@ def _build_shell() -> InteractiveShell:
             **kwargs: Any,
         ) -> None:
             out = _Target.current
-            if out is not None:
+            display_id = (transient or {}).get("display_id")
+            if out is not None and display_id is not None and isinstance(out, LiveOutput):
+                out.live(dict(data), str(display_id), update)
+            elif out is not None:
                 out.display(dict(data), dict(metadata or {}))
 
         def clear_output(self, wait: bool = False) -> None:
-            return None
+            out = _Target.current
+            if out is not None and isinstance(out, LiveOutput):
+                out.live(None, "", wait)
 
     class Hook(DisplayHook):
         def start_displayhook(self) -> None:

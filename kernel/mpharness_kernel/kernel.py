@@ -96,6 +96,21 @@ class _IOPubOutput:
             self._flush_locked()
             self._send("display_data", {"data": data, "metadata": metadata or {}, "transient": {}})
 
+    def live(self, data: dict[str, Any] | None, display_id: str, update: bool) -> None:
+        """An output updated in place (``display_id``), or, with ``data`` None, a
+        ``clear_output`` (``update`` = wait)."""
+        with self._lock:
+            self._flush_locked()
+            if data is None:
+                self._send("clear_output", {"wait": update})
+                return
+            content = {
+                "data": self._scrub_bundle(data),
+                "metadata": {},
+                "transient": {"display_id": display_id},
+            }
+            self._send("update_display_data" if update else "display_data", content)
+
     def result(self, data: dict[str, Any]) -> None:
         data = self._scrub_bundle(data)
         content = {"execution_count": self._kernel.execution_count, "data": data, "metadata": {}}

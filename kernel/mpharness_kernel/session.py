@@ -38,7 +38,12 @@ from mpharness.errors import (
     RemoteError,
     TransportError,
 )
-from mpharness_kernel.cells import OutputDemux, format_board_traceback, rewrite_last_expression
+from mpharness_kernel.cells import (
+    LiveOutput,
+    OutputDemux,
+    format_board_traceback,
+    rewrite_last_expression,
+)
 from mpharness_kernel.devicecode import device_source
 from mpharness_kernel.output import CellError, Output
 
@@ -70,6 +75,10 @@ _DISPLAY_STATE_QUERY = (
 #: the same line, so line numbers stay).
 _STAR_IMPORT = re.compile(r"^([ \t]*from[ \t]+microbit[ \t]+import[ \t]+\*)", re.MULTILINE)
 _KEEP_DISPLAY = r"\1;display=_mph_Screen(display)"
+#: Words in a cell that need the board-side live display helpers (``_device/live.py``).
+_LIVE_WORDS = ("display_id", "update_display", "clear_output")
+#: After live.py: the plain display helper becomes the one that takes ``display_id``.
+_USE_LIVE_DISPLAY = "if globals().get('display') is _mph_rich:\n display = _mph_show\n"
 #: What the board's ``input()`` reads when the frontend allows no stdin (it raises EOFError).
 EOF_LINE = b"\x04\n"
 #: How tracebacks name code the kernel itself sent (magics, introspection).
@@ -386,9 +395,14 @@ class BoardSession:
         expect = False
         if show_value:
             body, expect = rewrite_last_expression(body)
-        if "display" in code:
+        on_live = None
+        if "display" in code or "clear_output" in code:
             self.ensure_display_helper(board)
             body = _STAR_IMPORT.sub(_KEEP_DISPLAY, body)
+            if any(word in code for word in _LIVE_WORDS):
+                self.ensure_helper(board, "live", "update_display", _USE_LIVE_DISPLAY)
+            if isinstance(out, LiveOutput):
+                on_live = out.live
         on_input = None
         if "input(" in code:
             self.ensure_helper(board, "input")
@@ -398,6 +412,7 @@ class BoardSession:
             out.display,
             expect_value=expect,
             on_input=on_input,
+            on_live=on_live,
         )
         try:
             board.exec(body, timeout=budget, on_output=demux.feed)
@@ -492,12 +507,15 @@ class BoardSession:
             code = f"_mph_prev = display\n{code}display = _mph_Screen(_mph_prev)\ndel _mph_prev\n"
         board.exec(code, timeout=10.0)
 
-    def ensure_helper(self, board: Board, name: str) -> None:
-        """Define the board-side helper ``name`` (``_device/NAME.py``, defining a function of
-        that name) unless the board's globals already have one."""
-        defined = board.exec(f"print({name!r} in globals())", timeout=5.0).strip()
+    def ensure_helper(
+        self, board: Board, name: str, defines: str | None = None, then: str = ""
+    ) -> None:
+        """Run the board-side helper ``_device/NAME.py`` (and the code ``then``) unless the
+        board's globals already have the function it defines (``defines``, default ``name``)."""
+        marker = defines or name
+        defined = board.exec(f"print({marker!r} in globals())", timeout=5.0).strip()
         if defined != "True":
-            board.exec(device_source(name), timeout=10.0)
+            board.exec(device_source(name) + then, timeout=10.0)
 
     def _answer_input(self, board: Board, ask: Callable[[str], str] | None, prompt: str) -> None:
         """Answer the board's ``input()``: the user's line, or EOF when there is no stdin."""

@@ -284,3 +284,42 @@ def test_board_input_without_stdin_is_a_clear_error(unix_kernel: KernelHarness) 
     content = reply["content"]
     assert content["ename"] == "EOFError" and "stdin is not allowed" in content["evalue"]
     assert unix_kernel.execute("print('next')").stdout == "next\n"
+
+
+def test_live_displays_update_in_place(unix_kernel: KernelHarness) -> None:
+    reply = unix_kernel.execute(
+        "display({'n': 0}, display_id='counter')\n"
+        "for i in range(1, 4):\n"
+        "    update_display({'n': i}, display_id='counter')\n"
+        "clear_output(wait=True)\n"
+        "print('done')"
+    )
+    assert reply.status == "ok", reply.content
+    kinds = [m["msg_type"] for m in reply.messages if m["msg_type"] != "status"]
+    assert kinds == [
+        "execute_input",
+        "display_data",
+        *["update_display_data"] * 3,
+        "clear_output",
+        "stream",
+    ], kinds
+    shown = reply.of_type("display_data")[0]
+    assert shown["transient"] == {"display_id": "counter"}
+    assert [u["data"]["application/json"] for u in reply.of_type("update_display_data")] == [
+        {"n": 1},
+        {"n": 2},
+        {"n": 3},
+    ]
+    assert reply.of_type("clear_output") == [{"wait": True}]
+    plain = unix_kernel.execute("display({'plain': 1})")
+    assert plain.of_type("display_data")[0]["transient"] == {}
+
+
+def test_host_display_handles_update_in_place(unix_kernel: KernelHarness) -> None:
+    reply = unix_kernel.execute(
+        "%%host\nhandle = display({'a': 1}, raw=True, display_id=True)\nhandle.update({'a': 2}, raw=True)"
+    )
+    assert reply.status == "ok", reply.content
+    (shown,) = reply.of_type("display_data")
+    (updated,) = reply.of_type("update_display_data")
+    assert shown["transient"]["display_id"] == updated["transient"]["display_id"]

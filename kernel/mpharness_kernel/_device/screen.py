@@ -9,4 +9,4 @@ class _mph_Screen:
         return getattr(self._screen, name)
 
     def __call__(self, *args, **kwargs):
-        return _mph_rich(*args, **kwargs)
+        return globals().get("_mph_show", _mph_rich)(*args, **kwargs)
