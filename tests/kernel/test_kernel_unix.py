@@ -317,7 +317,8 @@ def test_live_displays_update_in_place(unix_kernel: KernelHarness) -> None:
 
 def test_host_display_handles_update_in_place(unix_kernel: KernelHarness) -> None:
     reply = unix_kernel.execute(
-        "%%host\nhandle = display({'a': 1}, raw=True, display_id=True)\nhandle.update({'a': 2}, raw=True)"
+        "%%host\nhandle = display({'a': 1}, raw=True, display_id=True)\n"
+        "handle.update({'a': 2}, raw=True)"
     )
     assert reply.status == "ok", reply.content
     (shown,) = reply.of_type("display_data")
