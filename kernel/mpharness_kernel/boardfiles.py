@@ -99,13 +99,22 @@ class BoardFiles:
         return b"".join(chunks)
 
     def write(self, path: str, data: bytes, *, append: bool = False) -> None:
-        """Create or replace (or append to) a board file."""
-        if path.startswith("/") and not append:
+        """Create or replace (or append to) a board file.
+
+        Appending reads the file and writes it whole again: old firmware (the micro:bit's)
+        has no append mode, and the write is then verified like any other.
+        """
+        if append:
+            try:
+                data = self.read(path) + data
+            except CellError as err:
+                if err.ename not in ("FileNotFoundError", "OSError"):
+                    raise
+        if path.startswith("/"):
             self._via_fs(lambda: self.board.fs.write_bytes(path, data), path)
             return
         limit = WRITE_EXEC_BYTES[self.board.machine.paste_supported is not False]
-        mode = "ab" if append else "wb"
-        self.session.exec(f"_mph_f = open({path!r}, {mode!r})", board=self.board)
+        self.session.exec(f"_mph_f = open({path!r}, 'wb')", board=self.board)
         try:
             statements: list[str] = []
             size = 0

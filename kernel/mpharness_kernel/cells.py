@@ -3,8 +3,9 @@
 Theory of operation
 -------------------
 A cell is split into segments: a cell magic (``%%name args`` on the first line, the rest is its
-body), or a run of code and line magics (``%name args`` at column 0, only where the code before
-it is complete, so a ``%`` line inside a triple-quoted string stays code). Code segments keep
+body), or a run of code, line magics (``%name args`` at column 0) and host shell lines
+(``!cmd`` at column 0), the last two only where the code before them is complete, so such a
+line inside a triple-quoted string stays code. Code segments keep
 the cell's line numbers: each is sent after as many newlines as precede it in the cell.
 
 If the last segment ends with an expression statement, that statement is rewritten in place to
@@ -30,11 +31,18 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 FRAME_START = "\x1e"
 FRAME_END = "\x1f"
 VALUE_KIND = "="
 DISPLAY_KIND = "!"
+#: ``\x1e?PROMPT\x1f``: the board-side ``input()`` waits for a line (``_device/input.py``).
+INPUT_KIND = "?"
+#: Live displays (``_device/live.py``) ride on display frames: ``#ID#MIME`` creates output
+#: ``ID``, ``^ID^MIME`` updates it, the pseudo type ``x-mpharness/clear`` clears the cell.
+_LIVE_MIME = re.compile(r"^([#^])([^#^\s]+)\1(\S+ .*)$", re.DOTALL)
+CLEAR_MIME = "x-mpharness/clear"
 #: An unterminated frame longer than this is released as plain text.
 MAX_FRAME_CHARS = 8 * 1024 * 1024
 #: MIME types whose payload is base64 text in Jupyter's display messages.
@@ -48,9 +56,12 @@ HEX_PREFIX = "hex:"
 _VALUE_OPEN = "print('" + FRAME_START + VALUE_KIND + "%r" + FRAME_END + "'%(("
 _VALUE_CLOSE = "),))"
 _MAGIC_LINE = re.compile(r"^%(?!%)")
+#: ``!cmd`` at column 0 (never valid Python): a host shell command, as in IPython.
+_SHELL_LINE = re.compile(r"^!")
 _BOARD_FRAME = re.compile(r'^(\s*)File "<stdin>", line (\d+)(.*)$')
 _EXEC_WRAPPER = re.compile(r'^\s*File "<stdin>", line 1, in <module>$')
 _STRING_FRAME = re.compile(r'^(\s*)File "<string>"')
+_FRAME_FUNCTION = re.compile(r"^, in (\S+)")
 
 
 @dataclass(frozen=True)
@@ -58,8 +69,8 @@ class Segment:
     """A piece of a cell: code to run on the board, or one line magic.
 
     Attributes:
-        kind: ``"code"`` or ``"magic"``.
-        text: the code, or the magic line without its ``%``.
+        kind: ``"code"``, ``"magic"`` or ``"shell"``.
+        text: the code, the magic line without its ``%``, or the ``!cmd`` line as written.
         first_line: 1-based line of the segment in the cell.
     """
 
@@ -109,6 +120,12 @@ def split_segments(source: str) -> list[Segment]:
             if "".join(code).strip():
                 segments.append(Segment("code", "".join(code), code_first))
             segments.append(Segment("magic", line[1:].strip(), number))
+            code, code_first = [], number + 1
+            continue
+        if _SHELL_LINE.match(line) and _parses("".join(code)):
+            if "".join(code).strip():
+                segments.append(Segment("code", "".join(code), code_first))
+            segments.append(Segment("shell", line.rstrip(), number))
             code, code_first = [], number + 1
             continue
         code.append(line + "\n")
@@ -170,6 +187,15 @@ def new_display_key() -> str:
     return secrets.token_hex(8)
 
 
+@runtime_checkable
+class LiveOutput(Protocol):
+    """An :class:`~mpharness_kernel.output.Output` that can also update outputs in place."""
+
+    def live(self, data: dict[str, object] | None, display_id: str, update: bool) -> None:
+        """Show ``data`` as output ``display_id`` (``update``: replace it where it is); with
+        ``data`` None, clear the cell's output (``update`` is then ``wait``)."""
+
+
 class OutputDemux:
     """Splits streamed board stdout into text, display frames and the final value frame.
 
@@ -177,8 +203,12 @@ class OutputDemux:
         on_text: called with plain stdout text, in order.
         on_display: called with a Jupyter MIME bundle for each display frame.
         expect_value: whether the cell ends with a value frame.
-        display_key: the session's display-frame secret; display frames without it are text
-            (None: every display frame is text).
+        display_key: the session's display-frame secret; display and input frames without
+            it are text (None: every display and input frame is text).
+        on_input: called with the prompt of each input frame (None: they stay text).
+        on_live: called with ``(bundle, display_id, update)`` for display frames that name an
+            output id, and with ``(None, "", wait)`` for ``clear_output`` (None: plain
+            displays, and clears are dropped).
     """
 
     def __init__(
@@ -188,9 +218,13 @@ class OutputDemux:
         *,
         expect_value: bool = False,
         display_key: str | None = None,
+        on_input: Callable[[str], None] | None = None,
+        on_live: Callable[[dict[str, object] | None, str, bool], None] | None = None,
     ) -> None:
         self._on_text = on_text
         self._on_display = on_display
+        self._on_input = on_input
+        self._on_live = on_live
         self._expect_value = expect_value
         self._display_prefix = None if not display_key else display_key + " "
         self._pending = ""
@@ -256,16 +290,36 @@ class OutputDemux:
             self._eat_newline = True
             return
         prefix = self._display_prefix
-        if kind != DISPLAY_KIND or prefix is None or not body.startswith(prefix):
+        ours = kind in (DISPLAY_KIND, INPUT_KIND) and prefix is not None
+        if not ours or not body.startswith(prefix):  # type: ignore[arg-type]
             self._text(FRAME_START + frame + FRAME_END)  # not ours: plain text
             return
-        body = body[len(prefix) :]
+        body = body[len(prefix) :]  # type: ignore[arg-type]
+        if kind == INPUT_KIND:
+            if self._on_input is None:  # no input box here: shown as text, without the key
+                self._text(FRAME_START + INPUT_KIND + body + FRAME_END)
+                return
+            self._text("")
+            self._on_input(body)
+            return
+        live = _LIVE_MIME.match(body)
+        if live is not None:
+            body = live.group(3)
+        elif body.startswith(CLEAR_MIME + " "):
+            self._text("")
+            if self._on_live is not None:
+                self._on_live(None, "", body.endswith("1"))
+            self._eat_newline = True
+            return
         bundle = display_bundle(body)
         if bundle is None:  # ours but malformed: shown as text, without the key
             self._text(FRAME_START + DISPLAY_KIND + body + FRAME_END)
             return
         self._text("")
-        self._on_display(bundle)
+        if live is not None and self._on_live is not None:
+            self._on_live(bundle, live.group(2), live.group(1) == "^")
+        else:
+            self._on_display(bundle)
         self._eat_newline = True
 
 
@@ -311,11 +365,18 @@ def _json_or_literal(payload: str) -> object:
     return value
 
 
-def format_board_traceback(traceback: str, source: str, label: str = "<cell>") -> list[str]:
+def format_board_traceback(
+    traceback: str,
+    source: str,
+    label: str = "<cell>",
+    locate: Callable[[str, int], tuple[str, str]] | None = None,
+) -> list[str]:
     """The device traceback with the cell's frames named ``label`` and their source lines shown.
 
     Line numbers are the cell's own (code is sent keeping them); frames in board files are kept
-    as the board printed them.
+    as the board printed them. ``locate(function, line)`` names the cell a frame belongs to
+    and gives its source line (functions defined in earlier cells); without it every
+    ``<stdin>`` frame is the current cell's.
     """
     cell_lines = source.split("\n")
     out: list[str] = []
@@ -329,7 +390,13 @@ def format_board_traceback(traceback: str, source: str, label: str = "<cell>") -
             out.append(line)
             continue
         indent, number, rest = match.group(1), int(match.group(2)), match.group(3)
-        out.append(f'{indent}File "{label}", line {number}{rest}')
-        if 1 <= number <= len(cell_lines) and cell_lines[number - 1].strip():
-            out.append(f"{indent}  {cell_lines[number - 1].strip()}")
+        if locate is not None:
+            function = _FRAME_FUNCTION.match(rest)
+            where, text = locate(function.group(1) if function else "<module>", number)
+        else:
+            where = label
+            text = cell_lines[number - 1].strip() if 1 <= number <= len(cell_lines) else ""
+        out.append(f'{indent}File "{where}", line {number}{rest}')
+        if text:
+            out.append(f"{indent}  {text}")
     return out

@@ -91,24 +91,58 @@ class _IOPubOutput:
         self._pending = []
 
     def display(self, data: dict[str, Any], metadata: dict[str, Any] | None = None) -> None:
+        data = self._scrub_bundle(data)
         with self._lock:
             self._flush_locked()
             self._send("display_data", {"data": data, "metadata": metadata or {}, "transient": {}})
 
+    def live(self, data: dict[str, Any] | None, display_id: str, update: bool) -> None:
+        """An output updated in place (``display_id``), or, with ``data`` None, a
+        ``clear_output`` (``update`` = wait)."""
+        with self._lock:
+            self._flush_locked()
+            if data is None:
+                self._send("clear_output", {"wait": update})
+                return
+            content = {
+                "data": self._scrub_bundle(data),
+                "metadata": {},
+                "transient": {"display_id": display_id},
+            }
+            self._send("update_display_data" if update else "display_data", content)
+
     def result(self, data: dict[str, Any]) -> None:
-        plain = data.get("text/plain")
-        if isinstance(plain, str):
-            data = {**data, "text/plain": self._kernel.boards.scrub(plain)}
+        data = self._scrub_bundle(data)
         content = {"execution_count": self._kernel.execution_count, "data": data, "metadata": {}}
         with self._lock:
             self._flush_locked()
             self._send("execute_result", content)
+
+    def _scrub_bundle(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The bundle with secrets masked in its text and JSON (images are left alone)."""
+        if not self._kernel.boards.secrets():
+            return data
+        return {
+            mime: value if mime.startswith("image/") else _scrub_value(self._kernel, value)
+            for mime, value in data.items()
+        }
 
     def error(self, content: dict[str, Any]) -> None:
         """Publish the cell's error (after any pending text)."""
         with self._lock:
             self._flush_locked()
             self._send("error", content)
+
+
+def _scrub_value(kernel: MPHarnessKernel, value: Any) -> Any:
+    """``value`` (text, or JSON data) with every known secret masked."""
+    if isinstance(value, str):
+        return kernel.boards.scrub(value)
+    if isinstance(value, list):
+        return [_scrub_value(kernel, item) for item in value]
+    if isinstance(value, dict):
+        return {k: _scrub_value(kernel, v) for k, v in value.items()}
+    return value
 
 
 class MPHarnessKernel(Kernel):
@@ -153,9 +187,16 @@ class MPHarnessKernel(Kernel):
         cell_id: Any = None,
     ) -> dict[str, Any]:
         out = _IOPubOutput(self, silent)
+
+        def ask(prompt: str) -> str:
+            out.flush()
+            return self.raw_input(prompt)  # type: ignore[no-untyped-call,no-any-return]
+
+        self._allow_stdin = allow_stdin  # raw_input() checks it (IPythonKernel sets it likewise)
+        self.runner.ask = ask if allow_stdin else None
         try:
             try:
-                self.runner.run_cell(code, out)
+                self.runner.run_cell(code, out, self.execution_count)
                 expressions = self.runner.user_expressions(user_expressions or {})
             except KeyboardInterrupt:
                 raise CellError("KeyboardInterrupt", "interrupted") from None

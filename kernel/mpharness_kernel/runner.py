@@ -8,10 +8,12 @@ those into messages.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from mpharness import Board
 from mpharness_kernel import magics
+from mpharness_kernel.cellmap import CellMap, label
 from mpharness_kernel.cells import cell_magic, split_segments
 from mpharness_kernel.hostexec import HostNamespace
 from mpharness_kernel.introspect import record_definitions
@@ -30,14 +32,26 @@ class CellRunner:
         self.session = session
         self.host = host or HostNamespace()
         self.known_defs: dict[str, str] = {}
+        #: sources and function spans of the cells run so far (tracebacks name the cell)
+        self.cells = CellMap()
+        self._count = 0
+        #: asks the user for a line when board code calls input() (None: no stdin); set by
+        #: the kernel for each request
+        self.ask: Callable[[str], str] | None = None
 
-    def run_cell(self, source: str, out: Output) -> None:
+    def run_cell(self, source: str, out: Output, number: int | None = None) -> None:
         """Run a whole cell; the value of its final expression goes to ``out.result``.
+
+        Args:
+            number: the cell's execution count (tracebacks call it ``<cell-N>``); default:
+                one more than the last.
 
         Raises:
             CellError: the cell failed (board exception, timeout, interrupt, bad magic).
         """
-        ctx = magics.MagicContext(self, out, source)
+        self._count = number if number is not None else self._count + 1
+        self.cells.add(self._count, source)
+        ctx = magics.MagicContext(self, out, source, self._count)
         heading = cell_magic(source)
         if heading is not None:
             magics.run_cell_magic(
@@ -66,7 +80,15 @@ class CellRunner:
         value: str | None = None
         for index, segment in enumerate(segments):
             line = first_line + segment.first_line - 1
+            if segment.kind == "shell":
+                ctx.runner.host.run(segment.text, ctx.out)
+                value = None
+                continue
             if segment.kind == "magic":
+                if magics.takes_rest(segment.text):
+                    rest = "\n".join(body.split("\n")[segment.first_line :])
+                    magics.run_line_magic(ctx, segment.text, rest, line + 1)
+                    return None
                 magics.run_line_magic(ctx, segment.text)
                 value = None
                 continue
@@ -78,6 +100,9 @@ class CellRunner:
                 source=ctx.source,
                 timeout=timeout,
                 show_value=index == len(segments) - 1,
+                label=label(ctx.number),
+                locate=lambda name, at: self.cells.locate(ctx.number, name, at),
+                ask=self.ask,
             )
             record_definitions(segment.text, self.known_defs)
         return None if value in (None, "None") else value

@@ -21,10 +21,13 @@ the pinned board, so a notebook written against ``unix`` runs on whatever ``--de
 from __future__ import annotations
 
 import ast
+import functools
 import logging
 import os
+import re
+import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mpharness
 from mpharness import Board
@@ -37,13 +40,17 @@ from mpharness.errors import (
 )
 from mpharness.secret import reveal
 from mpharness_kernel.cells import (
+    LiveOutput,
     OutputDemux,
     format_board_traceback,
     new_display_key,
     rewrite_last_expression,
 )
-from mpharness_kernel.devicecode import device_define
+from mpharness_kernel.devicecode import device_define, device_source
 from mpharness_kernel.output import CellError, Output
+
+if TYPE_CHECKING:
+    from mpharness.rigs.boardspec import BoardSpec
 
 log = logging.getLogger("mpharness_kernel.session")
 
@@ -58,6 +65,24 @@ INTROSPECT_OPEN_TIMEOUT = 10.0
 PASSWORD_ENV = "MPHARNESS_WEBREPL_PASSWORD"
 MASK = "********"
 CELL_LABEL = "<cell>"
+#: Asks the board about its global ``display`` (0: none, 1: callable, 2: something else, such
+#: as the micro:bit's LED screen) and whether the screen wrapper is defined (MicroPython 1.9.2
+#: has no ``type.__name__``).
+_DISPLAY_STATE_QUERY = (
+    "_d=globals().get('display')\n"
+    "print(0 if _d is None else 1 if callable(_d) else 2, int('_mph_Screen' in globals()))\n"
+    "del _d"
+)
+#: ``from microbit import *`` rebinds ``display`` to the LED screen: wrap it again at once (on
+#: the same line, so line numbers stay).
+_STAR_IMPORT = re.compile(r"^([ \t]*from[ \t]+microbit[ \t]+import[ \t]+\*)", re.MULTILINE)
+_KEEP_DISPLAY = r"\1;display=_mph_Screen(display)"
+#: Words in a cell that need the board-side live display helpers (``_device/live.py``).
+_LIVE_WORDS = ("display_id", "update_display", "clear_output")
+#: After live.py: the plain display helper becomes the one that takes ``display_id``.
+_USE_LIVE_DISPLAY = "if globals().get('display') is _mph_rich:\n display = _mph_show\n"
+#: What the board's ``input()`` reads when the frontend allows no stdin (it raises EOFError).
+EOF_LINE = b"\x04\n"
 #: How tracebacks name code the kernel itself sent (magics, introspection).
 HELPER_LABEL = "<mpharness helper>"
 
@@ -68,6 +93,62 @@ def _spec_secret(name: str) -> str | None:
         return reveal(mpharness.resolve_board(name).webrepl_password())
     except MPHarnessError:
         return None
+
+
+def _open_spec(spec: BoardSpec, timeout: float) -> Board:
+    """Open a board from a spec built here (leased like :func:`mpharness.open_board`)."""
+    from mpharness.connect import open_leased
+    from mpharness.sharing import leases
+    from mpharness.sharing.board_pool import lease_keys
+
+    held = leases.acquire_all(lease_keys(spec), wait_s=leases.wait_from_env(0.0))
+    return open_leased(spec, held, timeout=timeout)
+
+
+#: Strings shorter than this in secrets.py are not masked (they would mask ordinary words).
+MIN_SECRET_CHARS = 4
+#: Seconds a look for secrets.py stays valid (masking runs for every output message).
+SECRETS_RECHECK_S = 1.0
+_secrets_cache: dict[tuple[str, float], list[str]] = {}
+_secrets_checked: list[Any] = [-SECRETS_RECHECK_S, []]
+
+
+def _secrets_py_values() -> list[str]:
+    """The string values in IoT Kernel's ``secrets.py`` (``$IOT_SECRETS``), to be masked."""
+    now = time.monotonic()
+    if now - _secrets_checked[0] < SECRETS_RECHECK_S:
+        return _secrets_checked[1]  # type: ignore[no-any-return]
+    values = _read_secrets_py()
+    _secrets_checked[:] = [now, values]
+    return values
+
+
+def _read_secrets_py() -> list[str]:
+    from mpharness.files.sync import iot_secrets
+
+    path = iot_secrets()
+    if path is None:
+        return []
+    try:
+        key = (path, os.path.getmtime(path))
+        if key not in _secrets_cache:
+            with open(path, encoding="utf-8") as handle:
+                tree = ast.parse(handle.read(), path)
+            _secrets_cache[key] = sorted(
+                {
+                    node.value
+                    for node in ast.walk(tree)
+                    if isinstance(node, ast.Constant)
+                    and isinstance(node.value, str)
+                    and len(node.value) >= MIN_SECRET_CHARS
+                },
+                key=len,
+                reverse=True,
+            )
+        return _secrets_cache[key]
+    except (OSError, SyntaxError, ValueError):
+        log.warning("could not read %s to mask its values", path)
+        return []
 
 
 def _mask(text: str, secret: str | None) -> str:
@@ -114,7 +195,15 @@ class BoardSession:
         self.open_timeout = open_timeout
         self.boards: dict[str, Board] = {}
         self.current: str | None = None
+        #: specs given by a magic (``%serialconnect --baud``, ``%websocketconnect --password``)
+        #: for names that are URLs, used instead of resolving the name
+        self.overrides: dict[str, BoardSpec] = {}
+        #: after ``%disconnect``: no board until the next connect
+        self.detached = False
+        #: ``%esptool erase`` was asked for: the next flash erases first
+        self.pending_erase = False
         self._introspect_failed = False
+        self._secret_values: list[str] = []
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> BoardSession:
@@ -141,6 +230,10 @@ class BoardSession:
             CellError: no board configured, or it could not be opened.
         """
         name = self.current_name
+        if self.detached:
+            raise CellError(
+                "NoBoard", "disconnected: %connect NAME_OR_URL (or %serialconnect) to go on"
+            )
         if name is None:
             raise CellError("NoBoard", "no board: set MPHARNESS_DEVICE or run %connect NAME_OR_URL")
         return self.get(name)
@@ -158,7 +251,7 @@ class BoardSession:
         """
         board = self.opened()
         name = self.current_name
-        if board is not None or name is None or self._introspect_failed:
+        if board is not None or name is None or self._introspect_failed or self.detached:
             return board
         try:
             return self.get(name, timeout=min(self.open_timeout, INTROSPECT_OPEN_TIMEOUT))
@@ -172,7 +265,11 @@ class BoardSession:
         if board is not None:
             return board
         try:
-            board = mpharness.open_board(name, timeout=timeout or self.open_timeout)
+            override = self.overrides.get(name)
+            if override is not None:
+                board = _open_spec(override, timeout or self.open_timeout)
+            else:
+                board = mpharness.open_board(name, timeout=timeout or self.open_timeout)
         except MPHarnessError as err:
             message = self.scrub(f"cannot open board {name!r}: {err}")
             raise CellError(type(err).__name__, _mask(message, _spec_secret(name))) from None
@@ -181,8 +278,12 @@ class BoardSession:
         log.info("opened board %s at %s", board.name, board.url)
         return board
 
-    def connect(self, name: str | None) -> tuple[Board, str]:
-        """Make ``name`` (default: ``MPHARNESS_DEVICE``) current; returns it and a note."""
+    def connect(self, name: str | None, spec: BoardSpec | None = None) -> tuple[Board, str]:
+        """Make ``name`` (default: ``MPHARNESS_DEVICE``) current; returns it and a note.
+
+        Boards opened before are closed, so their leases are free for the CLI and other
+        notebooks. ``spec`` opens ``name`` with these settings instead of resolving it.
+        """
         note = ""
         if name is None:
             name = self.device
@@ -191,10 +292,38 @@ class BoardSession:
         if self.pinned and name != self.device:
             note = f"device pinned to {self.device!r} by the test run; not switching to {name!r}"
             name = self.device
+            spec = None
         assert name is not None
-        board = self.get(name)
+        if spec != self.overrides.get(name):  # other settings than the open board's
+            self.drop(name)
+        if spec is not None:
+            self.overrides[name] = spec
+        else:
+            self.overrides.pop(name, None)
+        for other in [n for n in self.boards if n != name]:
+            self.drop(other)
+        self.detached = False
+        try:
+            board = self.get(name)
+        except CellError:
+            self.overrides.pop(name, None)
+            raise
         self.current = name
         return board, note
+
+    def disconnect(self) -> str | None:
+        """Close every board (releasing its lease); cells need a connect again. Returns the
+        name of the board that was current, if one was open."""
+        name = self.current_name if self.opened() is not None else None
+        self.close_all()
+        self.current = None
+        self.detached = True
+        return name
+
+    def add_secret(self, value: str) -> None:
+        """Mask ``value`` in everything shown from now on (a password given in a cell)."""
+        if value and value not in self._secret_values:
+            self._secret_values.append(value)
 
     def drop(self, name: str | None = None) -> None:
         """Close and forget a board (default: the current one)."""
@@ -213,7 +342,7 @@ class BoardSession:
 
     def secrets(self) -> list[str]:
         """Passwords of the boards in use (to be masked in anything shown)."""
-        found = [os.environ.get(PASSWORD_ENV, "")]
+        found = [os.environ.get(PASSWORD_ENV, ""), *self._secret_values, *_secrets_py_values()]
         for board in self.boards.values():
             spec = getattr(board, "spec", None)
             try:
@@ -239,6 +368,9 @@ class BoardSession:
         source: str | None = None,
         timeout: float | str | None = "default",
         show_value: bool = True,
+        label: str = CELL_LABEL,
+        locate: Callable[[str, int], tuple[str, str]] | None = None,
+        ask: Callable[[str], str] | None = None,
     ) -> str | None:
         """Run cell code on a board, streaming its output; returns the value's repr, if any.
 
@@ -250,6 +382,11 @@ class BoardSession:
             source: the whole cell, to show source lines in tracebacks.
             timeout: seconds, None for no limit, ``"default"`` for :attr:`cell_timeout`.
             show_value: rewrite a final expression so its value comes back.
+            label: how tracebacks name the cell.
+            locate: names the cell of a traceback frame (``function, line -> label, text``);
+                see :class:`mpharness_kernel.cellmap.CellMap`.
+            ask: asks the user for a line of input (a Jupyter ``input_request``); None: the
+                frontend allows no stdin, so ``input()`` on the board raises ``EOFError``.
 
         Raises:
             CellError: the code raised on the board, timed out, was interrupted, or the board
@@ -262,19 +399,34 @@ class BoardSession:
         expect = False
         if show_value:
             body, expect = rewrite_last_expression(body)
-        if "display" in code:
+        on_live = None
+        if "display" in code or "clear_output" in code:
             self.ensure_display_helper(board)
+            body = _STAR_IMPORT.sub(_KEEP_DISPLAY, body)
+            if any(word in code for word in _LIVE_WORDS):
+                self.ensure_helper(board, "live", "update_display", _USE_LIVE_DISPLAY)
+            if isinstance(out, LiveOutput):
+                on_live = out.live
+        on_input = None
+        if "input(" in code:
+            # input frames carry the session key too (a forged one stays text)
+            keyed = device_define("input", "input", "_mph_input", self.display_key)
+            self.ensure_helper(board, "input", code=keyed)
+            on_input = functools.partial(self._answer_input, board, ask)
         demux = OutputDemux(
             lambda text: out.stream("stdout", text),
             out.display,
             expect_value=expect,
             display_key=self.display_key,
+            on_input=on_input,
+            on_live=on_live,
         )
         try:
             board.exec(body, timeout=budget, on_output=demux.feed)
         except BaseException as err:
             demux.finish()
-            raise self._cell_error(err, board, source if source is not None else body) from None
+            text = source if source is not None else body
+            raise self._cell_error(err, board, text, label, locate) from None
         return demux.finish()
 
     def exec(
@@ -309,10 +461,15 @@ class BoardSession:
             raise self._cell_error(err, board, "", HELPER_LABEL) from None
 
     def _cell_error(
-        self, err: BaseException, board: Board, source: str, label: str = CELL_LABEL
+        self,
+        err: BaseException,
+        board: Board,
+        source: str,
+        label: str = CELL_LABEL,
+        locate: Callable[[str, int], tuple[str, str]] | None = None,
     ) -> BaseException:
         if isinstance(err, RemoteError):
-            lines = format_board_traceback(err.traceback, source, label)
+            lines = format_board_traceback(err.traceback, source, label, locate)
             return CellError(err.exc_type, err.message, [self.scrub(x) for x in lines])
         if isinstance(err, KeyboardInterrupt):
             return CellError("KeyboardInterrupt", "interrupted; the board code was stopped")
@@ -341,11 +498,52 @@ class BoardSession:
                 self.drop(name)
 
     def ensure_display_helper(self, board: Board) -> None:
-        """Define the board-side ``display()`` helper unless the board already has one."""
-        defined = board.exec("print('display' in globals())", timeout=5.0).strip()
+        """Define the board-side ``display()`` helper unless the board already has one.
+
+        A ``display`` that is not callable (the micro:bit's LED screen after ``from microbit
+        import *``) is wrapped so that it takes both ``display(data)`` and ``display.show()``;
+        a function the user defined is kept.
+        """
+        state = board.exec(_DISPLAY_STATE_QUERY, timeout=5.0).split()
+        if state == ["1", "1"]:
+            return
+        # the session key lives only in _mph_rich's closure: the factory is deleted
+        code = device_define("display", "_mph_Screen", "_mph_display", self.display_key)
+        code += "_mph_rich = _mph_Screen()\n"
+        if state[:1] == ["2"]:
+            code += "display = _mph_Screen(display)\n"
+        elif state[:1] != ["1"]:  # no display yet (a function the user defined is kept)
+            code += "display = _mph_rich\n"
+        board.exec(code, timeout=10.0)
+
+    def ensure_helper(
+        self,
+        board: Board,
+        name: str,
+        defines: str | None = None,
+        then: str = "",
+        code: str | None = None,
+    ) -> None:
+        """Run the board-side helper ``_device/NAME.py`` (and the code ``then``), or ``code``,
+        unless the board's globals already have the function it defines (``defines``, default
+        ``name``)."""
+        marker = defines or name
+        defined = board.exec(f"print({marker!r} in globals())", timeout=5.0).strip()
         if defined != "True":
-            code = device_define("display", "display", "_mph_display", self.display_key)
-            board.exec(code, timeout=10.0)
+            board.exec(code or device_source(name) + then, timeout=10.0)
+
+    def _answer_input(self, board: Board, ask: Callable[[str], str] | None, prompt: str) -> None:
+        """Answer the board's ``input()``: the user's line, or EOF when there is no stdin."""
+        answer = None
+        if ask is not None:
+            try:
+                answer = ask(self.scrub(prompt))
+            except KeyboardInterrupt:
+                raise
+            except Exception:  # the frontend went away: the board gets EOF
+                log.warning("input request failed", exc_info=True)
+        line = EOF_LINE if answer is None else answer.replace("\n", " ").encode("utf-8") + b"\n"
+        board.transport.write(line)
 
     def describe(self, board: Board) -> dict[str, Any]:
         """Name, URL and firmware facts of ``board`` (no secrets)."""

@@ -165,6 +165,12 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--remote", default="/", metavar="PATH", help="board directory (default /)")
     p.add_argument("--delete", action="store_true", help="delete board files not in DIR")
+    p.add_argument(
+        "-u",
+        "--upload-only",
+        action="store_true",
+        help="without DIR: keep board files that are not resources (IoT Kernel's %%rsync -u)",
+    )
     p.add_argument("-n", "--dry-run", action="store_true", help="print the plan, change nothing")
     p.add_argument(
         "--include", action="append", default=[], metavar="GLOB", help="copy only these files"
@@ -284,7 +290,10 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         if args.dir is None:
             if board.spec is None or not board.spec.resources:
                 raise ConfigError(f"board {args.board!r} declares no resources; name a DIR")
-            plan = sync.plan_resource_sync(board, board.spec)
+            try:
+                plan = sync.plan_resource_sync(board, board.spec, delete=not args.upload_only)
+            except FileNotFoundError as err:
+                raise ConfigError(str(err)) from None
         elif not os.path.isdir(args.dir):
             raise ConfigError(f"no such host directory: {args.dir}")
         else:
@@ -296,8 +305,11 @@ def _cmd_sync(args: argparse.Namespace) -> int:
                 include=args.include,
                 exclude=args.exclude,
             )
+        # resources: IoT Kernel's ADD/UPDATE/DELETE lines; a directory: the plan, then what was done
+        resources = args.dir is None
         if args.dry_run:
-            sys.stdout.write(sync.format_plan(plan) + "dry run: nothing was changed\n")
+            listing = sync.format_changes(plan) if resources else sync.format_plan(plan)
+            sys.stdout.write(listing + "dry run: nothing was changed\n")
             return EXIT_OK
         try:
             with ProgressBar(sys.stderr, "sync") as bar:
@@ -305,7 +317,8 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         except OSError as err:
             sys.stderr.write(f"mpharness: sync failed: {err}\n")
             return EXIT_REMOTE
-        sys.stdout.write(sync.format_done(plan) + result.summary(time.monotonic() - started) + "\n")
+        done = sync.format_changes(plan) if resources else sync.format_done(plan)
+        sys.stdout.write(done + result.summary(time.monotonic() - started) + "\n")
     return EXIT_OK
 
 

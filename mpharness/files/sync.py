@@ -10,7 +10,9 @@ files of equal size are read back and compared. :func:`apply_sync` creates missi
 directories, uploads (each write is itself checked on the board), verifies every uploaded
 file against a second ``hash_tree`` (sizes and read-back where there are no hashes), and
 deletes extras only when the plan was made with ``delete=True``. :func:`sync_resources` does
-the same for a rig entry's ``resources`` with IoT Kernel's rules (:func:`plan_resources`).
+the same for a rig entry's ``resources`` with IoT Kernel's rules (:func:`plan_resources`:
+``$IOT_LIBS``, ``$IOT_SECRETS``, ``/lib`` by default); :func:`format_changes` words a plan as
+IoT Kernel's ``%rdiff`` does.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import fnmatch
 import hashlib
 import os
 import posixpath
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -56,12 +59,16 @@ class SyncItem:
 
 @dataclass(frozen=True)
 class SyncPlan:
-    """What a sync would do. Build it with :func:`plan_sync` or :func:`plan_resource_sync`."""
+    """What a sync would do. Build it with :func:`plan_sync` or :func:`plan_resource_sync`.
+
+    ``replaced`` names the uploads that overwrite a different file already on the board.
+    """
 
     remote_dir: str
     to_upload: tuple[SyncItem, ...]
     to_delete: tuple[SyncItem, ...]
     unchanged: tuple[SyncItem, ...]
+    replaced: frozenset[str] = frozenset()
 
     @property
     def upload_bytes(self) -> int:
@@ -127,9 +134,18 @@ def _board_tree(board: Board, root: str) -> dict[str, tuple[int, str | None]]:
 
 
 def plan_files(
-    board: Board, pairs: list[tuple[str, str]], remote_dir: str, *, delete: bool = False
+    board: Board,
+    pairs: list[tuple[str, str]],
+    remote_dir: str,
+    *,
+    delete: bool = False,
+    delete_below: Iterable[str] | None = None,
 ) -> SyncPlan:
-    """Plan copying (host file, board path) pairs, all below ``remote_dir`` on the board."""
+    """Plan copying (host file, board path) pairs, all below ``remote_dir`` on the board.
+
+    With ``delete``, board files that are not targets are planned for deletion: all of them
+    below ``remote_dir``, or only those below one of ``delete_below`` when it is given.
+    """
     remote_dir = norm_path(remote_dir)
     tree = _board_tree(board, remote_dir)
     upload: list[SyncItem] = []
@@ -147,8 +163,16 @@ def plan_files(
                 equal = board.fs.read_bytes(remote) == handle.read()
             (same if equal else upload).append(item)
     targets = {remote for _, remote in pairs}
-    extra = [SyncItem(None, p, s) for p, (s, _) in sorted(tree.items()) if p not in targets]
-    return SyncPlan(remote_dir, tuple(upload), tuple(extra) if delete else (), tuple(same))
+    roots = None if delete_below is None else [r.rstrip("/") + "/" for r in delete_below]
+    extra = [
+        SyncItem(None, p, s)
+        for p, (s, _) in sorted(tree.items())
+        if p not in targets and (roots is None or p.startswith(tuple(roots)))
+    ]
+    replaced = frozenset(item.remote for item in upload if item.remote in tree)
+    return SyncPlan(
+        remote_dir, tuple(upload), tuple(extra) if delete else (), tuple(same), replaced
+    )
 
 
 def plan_sync(
@@ -238,38 +262,109 @@ def format_done(plan: SyncPlan) -> str:
 
 
 # ---------------------------------------------------------------------- rig resources
-def _host_path(resource: Resource, spec: BoardSpec) -> str:
-    """Where a resource is on the host; relative directories are taken from the rig file's."""
+#: Board directory resources go to when neither the entry nor the board names one (IoT Kernel).
+DEFAULT_INSTALL_DIR = "/lib"
+#: IoT Kernel's environment: host folders of MicroPython libraries, and where secrets.py is.
+IOT_LIBS_ENV = "IOT_LIBS"
+IOT_SECRETS_ENV = "IOT_SECRETS"
+SECRETS_NAME = "secrets.py"
+
+
+def _iot49(environ: Mapping[str, str]) -> str:
+    return environ.get("IOT49") or os.path.join(environ.get("IOT") or "~", "iot49")
+
+
+def _path_list(value: str, environ: Mapping[str, str]) -> list[str]:
+    """An IoT Kernel path list (``os.pathsep``-separated), ``~`` and ``$VAR`` expanded,
+    relative entries taken from the current directory."""
+    found = []
+    for entry in value.split(os.pathsep):
+        entry = entry.strip()
+        if entry:
+            expanded = os.path.expanduser(_expand(entry, environ))
+            found.append(os.path.abspath(expanded))
+    return found
+
+
+_VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+
+
+def _expand(text: str, environ: Mapping[str, str]) -> str:
+    """``$NAME`` and ``${NAME}`` replaced from ``environ`` (unknown names stay as written)."""
+    return _VAR.sub(lambda m: environ.get(m.group(1) or m.group(2), m.group(0)), text)
+
+
+def iot_libs(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Host folders along ``$IOT_LIBS`` (default ``./lib``, ``.``, ``$IOT49/lib``)."""
+    env = os.environ if environ is None else environ
+    default = os.pathsep.join(["lib", ".", os.path.join(_iot49(env), "lib")])
+    return _path_list(env.get(IOT_LIBS_ENV) or default, env)
+
+
+def iot_secrets(environ: Mapping[str, str] | None = None) -> str | None:
+    """The first ``secrets.py`` along ``$IOT_SECRETS`` (default ``./lib/secrets.py``,
+    ``./secrets.py``, ``$IOT49/libs/secrets.py``), None if there is none."""
+    env = os.environ if environ is None else environ
+    default = os.pathsep.join(
+        ["lib/secrets.py", "secrets.py", os.path.join(_iot49(env), "libs", "secrets.py")]
+    )
+    for path in _path_list(env.get(IOT_SECRETS_ENV) or default, env):
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def _host_path(resource: Resource, spec: BoardSpec, environ: Mapping[str, str]) -> str:
+    """Where a resource is on the host: the entry's ``lib``; for ``secrets.py`` the file
+    ``$IOT_SECRETS`` names; else the board's ``libs``, the folders of ``$IOT_LIBS``, and the
+    rig file's directory, first found. Relative ``lib``/``libs`` are taken from the rig file's
+    directory."""
     base = spec.base_dir or os.getcwd()
     if resource.lib:
         return os.path.join(base, os.path.expanduser(resource.lib), resource.path)
-    for lib in spec.libs:
-        candidate = os.path.join(base, os.path.expanduser(lib), resource.path)
+    if resource.path == SECRETS_NAME:
+        secrets = iot_secrets(environ)
+        if secrets is not None:
+            return secrets
+    folders = [os.path.join(base, os.path.expanduser(lib)) for lib in spec.libs]
+    for folder in [*folders, *iot_libs(environ), base]:
+        candidate = os.path.join(folder, resource.path)
         if os.path.exists(candidate):
             return candidate
     return os.path.join(base, resource.path)
 
 
-def plan_resources(spec: BoardSpec) -> list[tuple[str, str]]:
+def _install_dir(resource: Resource, spec: BoardSpec) -> str:
+    return norm_path(resource.install_dir or spec.install_dir or DEFAULT_INSTALL_DIR)
+
+
+def plan_resources(
+    spec: BoardSpec, environ: Mapping[str, str] | None = None
+) -> list[tuple[str, str]]:
     """(host file, board path) for every file the spec's ``resources`` name (IoT Kernel rules:
-    looked up in the resource's ``lib``, the board's ``libs``, then next to the rig file; put
-    in its ``install_dir``, the board's, else ``/``; a directory is unpacked unless it is a
-    package (has ``__init__.py``), unless ``unpack`` says otherwise; globs filter).
+    found as :func:`_host_path` says; put in the entry's ``install_dir``, the board's, else
+    ``/lib``; a directory is unpacked unless it is a package (has ``__init__.py``), unless
+    ``unpack`` says otherwise; globs filter).
 
     Raises:
-        FileNotFoundError: a resource does not exist on the host.
+        FileNotFoundError: a resource does not exist on the host (the message names where it
+            was looked for).
     """
+    env = os.environ if environ is None else environ
     plan: list[tuple[str, str]] = []
     for resource in spec.resources:
-        host = _host_path(resource, spec)
-        target = resource.install_dir or spec.install_dir or "/"
+        host = _host_path(resource, spec, env)
+        target = _install_dir(resource, spec)
         include = resource.include_patterns or spec.include_patterns
         exclude = resource.exclude_patterns or spec.exclude_patterns or DEFAULT_EXCLUDE
         if os.path.isfile(host):
             plan.append((host, norm_path(posixpath.join(target, os.path.basename(host)))))
             continue
         if not os.path.isdir(host):
-            raise FileNotFoundError(f"rig resource {resource.path!r} not found at {host}")
+            raise FileNotFoundError(
+                f"rig resource {resource.path!r} of board {spec.name!r} not found (looked in "
+                f"the board's libs, ${IOT_LIBS_ENV} and {spec.base_dir or os.getcwd()})"
+            )
         unpack = resource.unpack if resource.unpack is not None else spec.unpack
         if unpack is None:
             unpack = not os.path.exists(os.path.join(host, "__init__.py"))
@@ -278,15 +373,36 @@ def plan_resources(spec: BoardSpec) -> list[tuple[str, str]]:
     return plan
 
 
-def plan_resource_sync(board: Board, spec: BoardSpec) -> SyncPlan:
-    """Plan copying a rig entry's resources (never deletes)."""
-    pairs = plan_resources(spec)
-    roots = {posixpath.dirname(remote) for _, remote in pairs} or {"/"}
-    return plan_files(board, pairs, posixpath.commonpath(sorted(roots)))
+def plan_resource_sync(
+    board: Board,
+    spec: BoardSpec,
+    *,
+    delete: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> SyncPlan:
+    """Plan copying a rig entry's resources. With ``delete`` (IoT Kernel's ``%rsync``
+    without ``-u``), board files below the resources' install directories that are not
+    resources are deleted too; the root directory is never swept (``boot.py`` lives there).
+    """
+    pairs = plan_resources(spec, environ)
+    roots = {posixpath.dirname(remote) for _, remote in pairs} or {DEFAULT_INSTALL_DIR}
+    sweep = {_install_dir(r, spec) for r in spec.resources} - {"/"}
+    remote_dir = posixpath.commonpath(sorted(roots | sweep))
+    return plan_files(board, pairs, remote_dir, delete=delete, delete_below=sweep)
+
+
+def format_changes(plan: SyncPlan) -> str:
+    """The plan in IoT Kernel's words: ``ADD``/``UPDATE``/``DELETE`` lines, or
+    ``Directories match``."""
+    lines = []
+    for item in plan.to_upload:
+        lines.append(f"{'UPDATE' if item.remote in plan.replaced else 'ADD'} {item.remote}")
+    lines += [f"DELETE {item.remote}" for item in plan.to_delete]
+    return "\n".join(lines or ["Directories match"]) + "\n"
 
 
 def sync_resources(board: Board, spec: BoardSpec, *, progress: Progress | None = None) -> list[str]:
-    """Copy the spec's resources to the board, skipping unchanged files.
+    """Copy the spec's resources to the board, skipping unchanged files (never deletes).
 
     Returns:
         One line per file: ``copied HOST -> BOARD (N bytes)`` or ``unchanged BOARD``.

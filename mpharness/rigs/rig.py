@@ -3,11 +3,11 @@
 Theory of operation: ``Rig.load`` finds rig files (``--rig`` paths, else ``$MPHARNESS_RIG``,
 else ``hil_rigs/*.yaml`` of the project: the current directory's ``hil_rigs/``, else the nearest
 parent directory's, as pytest looks upward for its rootdir; the search stops at the first
-directory that marks a project top, ``pyproject.toml``, ``.git``..., see :func:`find_rig_dir`),
-parses each with ``mpharness.rigs.rig_file`` and merges their boards; a name defined in two
-files is an error naming both. Loading never substitutes ``${VAR}``: ``Rig.resolve`` does,
-for the one board being used (the password only later, through
-``BoardSpec.webrepl_password``). ``resolve`` looks a string up as a rig
+directory that marks a project top, ``pyproject.toml``, ``.git``..., see :func:`find_rig_dir`;
+plus the folders of IoT Kernel's ``$IOT_DEVICES``), parses each with ``mpharness.rigs.rig_file``
+and merges their boards; a name defined in two files is an error naming both. Loading never
+substitutes ``${VAR}``: ``Rig.resolve`` does, for the one board being used (the password only
+later, through ``BoardSpec.webrepl_password``). ``resolve`` looks a string up as a rig
 name, then as a built-in (``unix``, ``microbit``, ``webrepl``; a rig file may redefine them),
 then takes anything that looks like a port or URL (contains ``:``, ``/`` or ``\\``, or is
 ``COMn``) as an anonymous board; anything else is an unknown name, reported with the closest
@@ -56,6 +56,9 @@ __all__ = [
 
 #: Environment variable with rig file paths (``os.pathsep``-separated; files, dirs or globs).
 RIG_ENV = "MPHARNESS_RIG"
+#: IoT Kernel's list of folders holding device files (``os.pathsep``-separated), read in
+#: addition to ``hil_rigs/`` when neither ``--rig`` nor ``$MPHARNESS_RIG`` is given.
+IOT_DEVICES_ENV = "IOT_DEVICES"
 #: Where rig files are looked for when neither ``--rig`` nor ``$MPHARNESS_RIG`` is given.
 DEFAULT_RIG_GLOBS = ("hil_rigs/*.yaml", "hil_rigs/*.yml")
 #: The directory of default rig files, looked for in the current directory and its parents.
@@ -144,7 +147,11 @@ class Rig:
             searched = f"${RIG_ENV}={env[RIG_ENV]}"
         else:
             rig_dir, searched = find_rig_dir(base)
-            rig = cls.from_files(_default_files(rig_dir), searched=searched)
+            iot_devices = env.get(IOT_DEVICES_ENV, "")
+            files = _default_files(rig_dir) + _iot_device_files(iot_devices, base)
+            if iot_devices.strip():
+                searched += f" and ${IOT_DEVICES_ENV}={iot_devices}"
+            rig = cls.from_files(files, searched=searched)
             return dataclasses.replace(rig, rig_dir=rig_dir)
         files = [f for entry in entries for f in _expand_entry(entry, base)]
         return cls.from_files(files, searched=searched)
@@ -316,6 +323,21 @@ def _default_files(rig_dir: str | None) -> list[str]:
     if rig_dir is None:
         return []
     return sorted(f for g in ("*.yaml", "*.yml") for f in glob.glob(os.path.join(rig_dir, g)))
+
+
+def _iot_device_files(value: str, base: str) -> list[str]:
+    """The ``*.yaml``/``*.yml`` files of the ``$IOT_DEVICES`` folders that exist (IoT Kernel
+    lists optional folders there, so a missing one is skipped)."""
+    found: list[str] = []
+    for entry in value.split(os.pathsep):
+        path = os.path.join(base, os.path.expanduser(os.path.expandvars(entry.strip())))
+        if entry.strip() and os.path.isdir(path):
+            found += sorted(
+                f for g in ("*.yaml", "*.yml") for f in glob.glob(os.path.join(path, g))
+            )
+        elif entry.strip() and os.path.isfile(path):
+            found.append(path)
+    return list(dict.fromkeys(os.path.abspath(f) for f in found))
 
 
 def _expand_entry(entry: str, base: str) -> list[str]:

@@ -22,7 +22,9 @@ when the pty would not (raw-paste turns ISIG off), and restarts the interpreter 
 ``soft reboot`` + raw banner whenever it exits (the unix port exits where a board soft-resets).
 The remote host then needs both ``python3`` (for the agent) and ``micropython``.
 
-The link: ``read`` blocks in ``select`` on ssh's stdout; EOF means the session ended
+The ``ssh`` child runs in a session of its own, so a SIGINT for the caller's process group
+(jupyter_client interrupts the kernel's whole group) does not kill it; interrupts travel as
+Ctrl-C bytes. The link: ``read`` blocks in ``select`` on ssh's stdout; EOF means the session ended
 (:class:`TransportClosed`, with ssh's last error line). A hard reset (and a reconnect) ends the
 session and starts a new one, i.e. a fresh interpreter, like a power cycle.
 """
@@ -198,6 +200,10 @@ class SshTransport(Transport):
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 bufsize=0,
+                # its own session: a SIGINT sent to the caller's process group (a Jupyter
+                # interrupt, Ctrl-C in a terminal) must not end the ssh session; interrupts
+                # reach the board as Ctrl-C bytes through the link
+                start_new_session=True,
             )
         except OSError as exc:
             raise ConnectError(f"cannot run ssh for {self.url}: {exc.strerror}") from exc

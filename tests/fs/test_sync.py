@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 import mpharness
 from mpharness.cli.main import main
 from mpharness.files.sync import apply_sync, format_plan, plan_sync, sync_resources
@@ -75,7 +77,7 @@ def test_rig_resources_go_to_install_dirs(unix_board: mpharness.Board, tmp_path:
     )
     lines = sync_resources(unix_board, spec)
     assert any(line.endswith("-> /rlib/drv/__init__.py (6 bytes)") for line in lines)
-    assert unix_board.fs.read_bytes("/conf.json") == b"{}"
+    assert unix_board.fs.read_bytes("/lib/conf.json") == b"{}", "IoT Kernel's default: /lib"
     assert all(line.startswith("unchanged ") for line in sync_resources(unix_board, spec))
 
 
@@ -129,3 +131,52 @@ def test_apply_sync_counts_uploads_verifications_and_deletions(unix_board, tmp_p
     second = apply_sync(unix_board, plan_sync(unix_board, str(tmp_path), "/cnt", delete=True))
     assert (second.uploaded, second.verified, second.deleted) == (1, 1, 1)
     assert second.summary(0.123) == "1 uploaded, 1 verified, 1 deleted in 0.12 s"
+
+
+IOT_DEVICE = """\
+iotdev:
+  url: "unix:"
+  resources:
+    - helper.py
+    - secrets.py: /
+    - missing_lib
+"""
+
+
+def test_cli_sync_without_dir_follows_iot_kernel(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_tree(
+        tmp_path,
+        {
+            "devices/dev.yaml": IOT_DEVICE.replace("    - missing_lib\n", "").encode(),
+            "libs/helper.py": b"H = 1\n",
+            "keys/secrets.py": b"pw = 'x'\n",
+        },
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("IOT_DEVICES", str(tmp_path / "devices"))
+    monkeypatch.setenv("IOT_LIBS", str(tmp_path / "libs"))
+    monkeypatch.setenv("IOT_SECRETS", str(tmp_path / "nowhere.py") + ":keys/secrets.py")
+    assert main(["sync", "iotdev", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines() == [
+        "ADD /lib/helper.py",
+        "ADD /secrets.py",
+        "dry run: nothing was changed",
+    ]
+
+
+def test_cli_sync_names_a_missing_resource(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_tree(
+        tmp_path, {"devices/dev.yaml": IOT_DEVICE.encode(), "helper.py": b"", "secrets.py": b""}
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("IOT_DEVICES", str(tmp_path / "devices"))
+    monkeypatch.delenv("IOT_LIBS", raising=False)
+    monkeypatch.delenv("IOT_SECRETS", raising=False)
+    assert main(["sync", "iotdev", "-n"]) == 2
+    err = capsys.readouterr().err
+    assert "'missing_lib'" in err and "'iotdev'" in err and "IOT_LIBS" in err

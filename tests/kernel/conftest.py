@@ -7,6 +7,7 @@ the tests do not depend on which kernelspecs happen to be installed.
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from mpharness_kernel.install import packaged_kernel_spec_manager
 from tests.conftest import require_virtual_board
 
 START_TIMEOUT = 60.0
+#: One IPython directory for the kernels of a test run (kept across kernels, as a user's is).
+IPYTHON_DIR = tempfile.mkdtemp(prefix="mph-ipython-")
 
 
 @dataclass
@@ -61,6 +64,8 @@ class KernelHarness:
             kernel_name="mpharness", kernel_spec_manager=packaged_kernel_spec_manager()
         )
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("MPHARNESS_")}
+        # the host shell's %store database and profile live here, not in the user's ~/.ipython
+        full_env["IPYTHONDIR"] = IPYTHON_DIR
         if device:
             full_env["MPHARNESS_DEVICE"] = device
         full_env.update(env or {})

@@ -117,6 +117,47 @@ def test_no_display_frames_without_a_key() -> None:
     assert all(isinstance(e, str) for e in events)
 
 
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "\x1e?Password: \x1f",  # an input request without the key
+        "\x1e!#dev#text/html <script>x</script>\x1f",  # a live display without the key
+        "\x1e!x-mpharness/clear 0\x1f",  # a clear_output without the key
+    ],
+)
+def test_input_live_and_clear_frames_need_the_key(frame: str) -> None:
+    events: list[object] = []
+    asked: list[str] = []
+    live: list[object] = []
+    demux = OutputDemux(
+        events.append,
+        events.append,
+        display_key=KEY,
+        on_input=asked.append,
+        on_live=lambda *args: live.append(args),
+    )
+    demux.feed(frame)
+    demux.finish()
+    assert asked == [] and live == []
+    assert "".join(map(str, events)) == frame
+
+
+def test_keyed_input_and_live_frames_reach_their_handlers() -> None:
+    asked: list[str] = []
+    live: list[object] = []
+    demux = OutputDemux(
+        lambda _t: None,
+        lambda _b: None,
+        display_key=KEY,
+        on_input=asked.append,
+        on_live=lambda *args: live.append(args),
+    )
+    demux.feed(f"\x1e?{KEY} Name: \x1f\x1e!{KEY} #d1#text/plain hi\x1f\n")
+    demux.finish()
+    assert asked == ["Name: "]
+    assert live == [({"text/plain": "hi"}, "d1", False)]
+
+
 def test_value_frame_followed_by_output_is_output() -> None:
     events, value = _demux(["\x1e=1\x1f\nmore\n"])
     assert value is None
@@ -190,3 +231,19 @@ def test_traceback_of_code_the_engine_ran_through_exec() -> None:
     )
     lines = format_board_traceback(traceback, "x = 1\ny", "<cell>")
     assert lines[1:3] == ['  File "<cell>", line 2, in <module>', "    y"]
+
+
+def test_cell_map_names_the_defining_cell_and_stays_bounded() -> None:
+    from mpharness_kernel import cellmap
+
+    cells = cellmap.CellMap()
+    cells.add(1, "def check(v):\n    assert v\n")
+    cells.add(2, "%%timeout 5\nx = 1\ndef check(v):\n    return v\n")
+    cells.add(3, "check(0)")
+    assert cells.locate(3, "check", 2) == ("<cell-1>", "assert v")
+    assert cells.locate(3, "check", 4) == ("<cell-2>", "return v")
+    assert cells.locate(3, "<module>", 1) == ("<cell-3>", "check(0)")
+    assert cells.locate(3, "unknown", 1) == ("<cell-3>", "check(0)")
+    for number in range(4, cellmap.MAX_CELLS + 5):
+        cells.add(number, "pass")
+    assert cells.locate(cellmap.MAX_CELLS + 4, "check", 2)[0] != "<cell-1>"

@@ -38,10 +38,24 @@ def test_board_exception_is_an_error_reply_with_cell_lines(unix_kernel: KernelHa
     assert reply.status == "error"
     assert (reply.ename, reply.content["evalue"]) == ("ZeroDivisionError", "divide by zero")
     traceback = reply.content["traceback"]
-    assert '  File "<cell>", line 4, in <module>' in traceback
+    count = reply.content["execution_count"]
+    assert f'  File "<cell-{count}>", line 4, in <module>' in traceback
     assert "    f()" in traceback and "    return 1/0" in traceback
     assert reply.stdout == "before\n"
     assert reply.of_type("error")[0]["ename"] == "ZeroDivisionError"
+
+
+def test_traceback_names_the_cell_that_defined_the_function(unix_kernel: KernelHarness) -> None:
+    first = unix_kernel.execute("x = 1\ndef check(v):\n    assert v > 0, 'negative'\n    return v")
+    defined = first.content["execution_count"]
+    reply = unix_kernel.execute("y = 2\nprint('calling')\ncheck(-1)")
+    count = reply.content["execution_count"]
+    assert reply.ename == "AssertionError"
+    traceback = reply.content["traceback"]
+    at = traceback.index(f'  File "<cell-{count}>", line 3, in <module>')
+    assert traceback[at + 1] == "    check(-1)"
+    assert traceback[at + 2] == f'  File "<cell-{defined}>", line 3, in check'
+    assert traceback[at + 3] == "    assert v > 0, 'negative'"
 
 
 def test_syntax_error_comes_from_the_board(unix_kernel: KernelHarness) -> None:
@@ -133,7 +147,8 @@ def test_every_magic_has_help(unix_kernel: KernelHarness, name: str) -> None:
 
 
 def test_unknown_magic_and_bad_arguments_fail_the_cell(unix_kernel: KernelHarness) -> None:
-    assert unix_kernel.execute("%nosuchmagic").ename == "UsageError"
+    unknown = unix_kernel.execute("%nosuchmagic")
+    assert unknown.ename == "UsageError" and "nosuchmagic" in unknown.content["evalue"]
     assert unix_kernel.execute("%timeout abc").ename == "UsageError"
     assert unix_kernel.execute("%cp a b").ename == "UsageError"
 
@@ -170,15 +185,18 @@ def test_store_board_data_and_plot_it_on_the_host(unix_kernel: KernelHarness) ->
     assert reply.status == "ok", reply.content
     assert reply.result == "30"
     assert reply.of_type("display_data")[0]["data"]["image/png"].startswith("iVBOR")
-    assert unix_kernel.execute("%%host\nscaled = [s * 2 for s in samples]").status == "ok"
-    assert unix_kernel.execute("%store scaled --to-board").status == "ok"
+    assert (
+        unix_kernel.execute("%%host\nscaled = [s * 2 for s in samples]\n%store scaled").status
+        == "ok"
+    )
+    assert unix_kernel.execute("%store -r scaled").status == "ok"
     assert unix_kernel.execute("scaled[-1]").result == "32"
 
 
 def test_host_errors_are_error_replies(unix_kernel: KernelHarness) -> None:
     reply = unix_kernel.execute("%%host\nx = 1\n{}['missing']")
     assert reply.ename == "KeyError"
-    assert '  File "<host cell>", line 3, in <module>' in reply.content["traceback"]
+    assert any("----> 2 {}['missing']" in line for line in reply.content["traceback"])
 
 
 def test_bash_cell(unix_kernel: KernelHarness) -> None:
@@ -188,7 +206,7 @@ def test_bash_cell(unix_kernel: KernelHarness) -> None:
 
 def test_file_magics_round_trip(unix_kernel: KernelHarness, tmp_path: Path) -> None:
     run = unix_kernel.execute
-    assert run("%%writefile /notes.txt\nline one\nline two\n").status == "ok"
+    assert run("%%sendtofile /notes.txt\nline one\nline two\n").status == "ok"
     assert run("%cat /notes.txt").stdout == "line one\nline two\n"
     assert run("%mkdirs /data/deep").status == "ok"
     (tmp_path / "a.bin").write_bytes(bytes(range(256)) * 3)
@@ -248,3 +266,76 @@ def test_restart_soft_resets_the_board(unix_kernel: KernelHarness) -> None:
     unix_kernel.kc.wait_for_ready(timeout=60)
     assert unix_kernel.execute("survivor").ename == "NameError"
     assert unix_kernel.execute("1 + 1").result == "2"
+
+
+def test_board_input_becomes_an_input_request(unix_kernel: KernelHarness) -> None:
+    kc = unix_kernel.kc
+    prompts: list[str] = []
+
+    def answer(msg: dict[str, object]) -> None:
+        content = msg["content"]
+        assert isinstance(content, dict)
+        prompts.append(str(content["prompt"]))
+        kc.input("forty two")
+
+    outputs: list[dict[str, object]] = []
+    reply = kc.execute_interactive(
+        "print('before')\nname = input('your name? ')\nprint('got', repr(name))",
+        timeout=30,
+        allow_stdin=True,
+        stdin_hook=answer,
+        output_hook=outputs.append,
+    )
+    assert reply["content"]["status"] == "ok", reply["content"]
+    assert prompts == ["your name? "]
+    text = "".join(m["content"]["text"] for m in outputs if m["msg_type"] == "stream")
+    assert text == "before\ngot 'forty two'\n"
+
+
+def test_board_input_without_stdin_is_a_clear_error(unix_kernel: KernelHarness) -> None:
+    reply = unix_kernel.kc.execute_interactive(
+        "x = input('value? ')", timeout=30, allow_stdin=False
+    )
+    content = reply["content"]
+    assert content["ename"] == "EOFError" and "stdin is not allowed" in content["evalue"]
+    assert unix_kernel.execute("print('next')").stdout == "next\n"
+
+
+def test_live_displays_update_in_place(unix_kernel: KernelHarness) -> None:
+    reply = unix_kernel.execute(
+        "display({'n': 0}, display_id='counter')\n"
+        "for i in range(1, 4):\n"
+        "    update_display({'n': i}, display_id='counter')\n"
+        "clear_output(wait=True)\n"
+        "print('done')"
+    )
+    assert reply.status == "ok", reply.content
+    kinds = [m["msg_type"] for m in reply.messages if m["msg_type"] != "status"]
+    assert kinds == [
+        "execute_input",
+        "display_data",
+        *["update_display_data"] * 3,
+        "clear_output",
+        "stream",
+    ], kinds
+    shown = reply.of_type("display_data")[0]
+    assert shown["transient"] == {"display_id": "counter"}
+    assert [u["data"]["application/json"] for u in reply.of_type("update_display_data")] == [
+        {"n": 1},
+        {"n": 2},
+        {"n": 3},
+    ]
+    assert reply.of_type("clear_output") == [{"wait": True}]
+    plain = unix_kernel.execute("display({'plain': 1})")
+    assert plain.of_type("display_data")[0]["transient"] == {}
+
+
+def test_host_display_handles_update_in_place(unix_kernel: KernelHarness) -> None:
+    reply = unix_kernel.execute(
+        "%%host\nhandle = display({'a': 1}, raw=True, display_id=True)\n"
+        "handle.update({'a': 2}, raw=True)"
+    )
+    assert reply.status == "ok", reply.content
+    (shown,) = reply.of_type("display_data")
+    (updated,) = reply.of_type("update_display_data")
+    assert shown["transient"]["display_id"] == updated["transient"]["display_id"]

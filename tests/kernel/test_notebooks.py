@@ -16,6 +16,7 @@ from nbclient.exceptions import CellExecutionError
 from nbformat.v4 import new_code_cell, new_notebook
 
 from tests.conftest import require_virtual_board
+from tests.kernel.conftest import IPYTHON_DIR
 
 REPO = Path(__file__).resolve().parents[2]
 KERNELSPEC = {"name": "mpharness", "display_name": "MicroPython (mpharness)", "language": "python"}
@@ -42,12 +43,13 @@ def test_board_exception_makes_nbclient_raise(device: str) -> None:
     cells = notebook.cells  # type: ignore[attr-defined]
     assert "".join(o["text"] for o in cells[1].outputs) == "42\n"
     assert cells[2].outputs[-1]["output_type"] == "error"
-    assert '  File "<cell>", line 2, in <module>' in cells[2].outputs[-1]["traceback"]
+    assert '  File "<cell-3>", line 2, in <module>' in cells[2].outputs[-1]["traceback"]
     assert cells[3].outputs == []
 
 
 def _pytest(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MPHARNESS_", "PYTEST_"))}
+    env["IPYTHONDIR"] = IPYTHON_DIR  # the notebooks' %store stays out of ~/.ipython
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA", *args],
         cwd=directory,
@@ -84,7 +86,7 @@ def test_pytest_collects_and_runs_notebooks(tmp_path: Path) -> None:
     assert "test_other" not in out, "a notebook for another kernel is not collected"
     assert "test_bad.ipynb: cell 2 (In [2]) failed on board 'unix': b = 2" in out
     assert "   2 | 1/0" in out
-    assert '  File "<cell>", line 2, in <module>' in out
+    assert '  File "<cell-2>", line 2, in <module>' in out
     assert "ZeroDivisionError: divide by zero" in out
     assert (
         "test_noraise.ipynb: cell 1" in out and "tagged 'raises-exception' but did not raise" in out
@@ -103,9 +105,29 @@ def test_notebooks_are_skipped_without_a_device(tmp_path: Path) -> None:
     assert "no --device given" in result.stdout
 
 
-def test_example_notebook_passes_on_the_unix_board(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["demo", "iot_kernel_style", "jmk_style"])
+def test_example_notebook_passes_on_the_unix_board(tmp_path: Path, name: str) -> None:
     require_virtual_board("unix")
-    notebook = REPO / "hil_rigs" / "notebooks" / "demo.ipynb"
+    notebook = REPO / "hil_rigs" / "notebooks" / f"{name}.ipynb"
     result = _pytest(tmp_path, "--device", "unix", str(notebook), "--rootdir", str(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
+
+
+def test_demo_notebook_runs_clean_when_every_cell_runs() -> None:
+    """JupyterLab's Run All ignores ``skip-execution``; only ``raises-exception`` cells may fail."""
+    require_virtual_board("unix")
+    notebook = nbformat.read(REPO / "hil_rigs" / "notebooks" / "demo.ipynb", as_version=4)
+    for cell in notebook.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "skip-execution" in tags:
+            cell.metadata["tags"] = [t for t in tags if t != "skip-execution"]
+    km = KernelManager(kernel_name="mpharness", kernel_spec_manager=packaged_kernel_spec_manager())
+    env = dict(os.environ, MPHARNESS_DEVICE="unix", IPYTHONDIR=IPYTHON_DIR)
+    NotebookClient(notebook, km=km, timeout=60).execute(env=env)
+    errors = [
+        cell.metadata.get("tags", [])
+        for cell in notebook.cells
+        if any(o.get("output_type") == "error" for o in cell.get("outputs", []))
+    ]
+    assert errors == [["raises-exception"]]

@@ -266,7 +266,7 @@ def test_board_sync_copies_rig_resources_before_the_first_test(pytester, unix):
 
         @pytest.mark.on_board
         def test_resource_is_there():
-            with open("/greeting.txt") as f:
+            with open("/lib/greeting.txt") as f:  # IoT Kernel's default install dir
                 assert f.read() == "hello board"
         """
     )

@@ -45,10 +45,11 @@ def test_plan_follows_iot_kernel_rules(rig_dir: Path) -> None:
     spec = Rig.load([str(rig_dir / "rig.yaml")]).resolve("demo")
     plan = [(os.path.relpath(host, rig_dir), target) for host, target in plan_resources(spec)]
     assert plan == [
-        ("config.json", "/config.json"),
+        # IoT Kernel's default install directory is /lib
+        ("config.json", "/lib/config.json"),
         # a plain directory is unpacked; caches are left out
-        ("lib/drivers/bme.py", "/bme.py"),
-        ("lib/drivers/notes.txt", "/notes.txt"),
+        ("lib/drivers/bme.py", "/lib/bme.py"),
+        ("lib/drivers/notes.txt", "/lib/notes.txt"),
         # a package keeps its directory
         ("lib/pkg/__init__.py", "/apps/pkg/__init__.py"),
         ("lib/pkg/core.py", "/apps/pkg/core.py"),

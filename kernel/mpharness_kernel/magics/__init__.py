@@ -7,6 +7,12 @@ Each magic is a function registered with :func:`magic` together with an argparse
 or ``--help`` prints the parser's help into the cell and runs nothing; bad arguments raise
 :class:`~mpharness_kernel.output.UsageError`, which the kernel reports as an error reply, so a
 mistyped magic fails a notebook test instead of passing silently.
+
+A magic registered with ``rest=True`` is a jupyter_micropython_kernel-style heading: written as
+``%name args`` on a line of its own, it takes the rest of the cell as its body (``%sendtofile``,
+``%capture``). Magics this kernel does not know go, as written, to the host's IPython shell
+(IoT Kernel's rule): ``%%writefile``, ``%env``, ``%pip`` and friends act on the host, and an
+unknown name fails there with IPython's ``UsageError``.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ class Magic:
         cell: whether it is a cell magic (``%%name``).
         line: whether it is a line magic (``%name``).
         build: adds the magic's arguments to its parser.
+        rest: as a line magic, it takes the rest of the cell as its body.
     """
 
     name: str
@@ -55,6 +62,7 @@ class Magic:
     cell: bool
     line: bool
     build: Callable[[MagicParser], None]
+    rest: bool = False
 
     def parser(self, cell: bool) -> MagicParser:
         """The parser for ``%name`` (or ``%%name`` when ``cell``)."""
@@ -74,11 +82,12 @@ def magic(
     cell: bool = False,
     line: bool = True,
     build: Callable[[MagicParser], None] | None = None,
+    rest: bool = False,
 ) -> Callable[[MagicFunc], MagicFunc]:
     """Register a magic (decorator)."""
 
     def register(func: MagicFunc) -> MagicFunc:
-        MAGICS[name] = Magic(name, summary, func, cell, line, build or (lambda p: None))
+        MAGICS[name] = Magic(name, summary, func, cell, line, build or (lambda p: None), rest)
         return func
 
     return register
@@ -111,6 +120,8 @@ class MagicContext:
     runner: Runner
     out: Output
     source: str = ""
+    #: the cell's execution count (``<cell-N>`` in tracebacks)
+    number: int = 0
 
     @property
     def session(self) -> Any:
@@ -134,27 +145,44 @@ def _parse(entry: Magic, args: str, cell: bool, out: Output) -> argparse.Namespa
     return parser.parse_args(tokens)
 
 
-def run_line_magic(ctx: MagicContext, text: str) -> None:
-    """Run ``%text`` (``text`` without the ``%``)."""
+def takes_rest(text: str) -> bool:
+    """Whether the line magic ``%text`` takes the rest of the cell as its body."""
+    _load()
+    entry = MAGICS.get(text.strip().partition(" ")[0])
+    return entry is not None and entry.rest
+
+
+def run_line_magic(
+    ctx: MagicContext, text: str, rest: str | None = None, rest_first_line: int = 0
+) -> None:
+    """Run ``%text`` (``text`` without the ``%``); ``rest`` is the cell below it for magics
+    that take it (see :func:`takes_rest`). Unknown names run on the host in IPython."""
     _load()
     name, _, args = text.strip().partition(" ")
     entry = MAGICS.get(name)
-    if entry is None or not entry.line:
-        hint = " (it is a cell magic: %%" + name + ")" if entry is not None else ""
-        raise UsageError(f"unknown line magic %{name}{hint}; %lsmagic lists them")
+    if entry is None:
+        ctx.runner.host.run("%" + text.strip(), ctx.out)
+        return
+    if not entry.line:
+        raise UsageError(f"%{name} is a cell magic: write %%{name} on the cell's first line")
     parsed = _parse(entry, args, False, ctx.out)
     if parsed is not None:
-        parsed.body = None
-        parsed.body_first_line = 0
+        parsed.body = rest
+        parsed.body_first_line = rest_first_line
         entry.func(ctx, parsed)
 
 
 def run_cell_magic(ctx: MagicContext, name: str, args: str, body: str, first_line: int) -> None:
-    """Run ``%%name args`` with ``body`` (which starts at cell line ``first_line``)."""
+    """Run ``%%name args`` with ``body`` (which starts at cell line ``first_line``); unknown
+    names run on the host in IPython (``%%writefile`` writes a host file)."""
     _load()
     entry = MAGICS.get(name)
-    if entry is None or not entry.cell:
-        raise UsageError(f"unknown cell magic %%{name}; %lsmagic lists them")
+    if entry is None:
+        heading = f"%%{name} {args}".rstrip()
+        ctx.runner.host.run(f"{heading}\n{body}", ctx.out)
+        return
+    if not entry.cell:
+        raise UsageError(f"%%{name} is a line magic: write %{name} (one %)")
     parsed = _parse(entry, args, True, ctx.out)
     if parsed is not None:
         parsed.body = body
@@ -170,7 +198,7 @@ def magic_names() -> list[str]:
 
 def _load() -> None:
     """Import the modules that register magics (importing twice is a no-op)."""
-    from mpharness_kernel.magics import board, files, host  # noqa: F401
+    from mpharness_kernel.magics import board, files, host, jmk  # noqa: F401
 
 
 @magic("lsmagic", "List the magics with a one-line summary each.")
@@ -181,4 +209,7 @@ def _lsmagic(ctx: MagicContext, args: argparse.Namespace) -> None:
             f for f, ok in ((f"%{entry.name}", entry.line), (f"%%{entry.name}", entry.cell)) if ok
         )
         ctx.print(f"{forms:<26} {entry.summary}")
-    ctx.print("\n`%NAME -h` shows the help of a magic.")
+    ctx.print(
+        "\n`%NAME -h` shows the help of a magic. Other %magics, %%magics and !cmd lines run on"
+        "\nthe host in IPython (%%writefile writes a host file; %sendtofile a board file)."
+    )

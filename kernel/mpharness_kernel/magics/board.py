@@ -15,31 +15,64 @@ from mpharness_kernel.session import parse_timeout
 INSTALL_TIMEOUT = 300.0
 
 
+#: ``%connect NAME serial|ws``: which of a board's URLs each word picks (IoT Kernel).
+LINK_WORDS = ("serial", "ws")
+
+
 def _connect_args(parser: MagicParser) -> None:
     parser.add_argument(
         "boards",
         nargs="*",
         metavar="NAME_OR_URL",
-        help="rig name or URL (%%connect: several, run in turn); default: $MPHARNESS_DEVICE",
+        help="rig name or URL (%%connect: several, run in turn); default: $MPHARNESS_DEVICE; "
+        "%%connect NAME serial|ws picks the board's serial or WebREPL link",
     )
     parser.add_argument(
         "--host",
         action="store_true",
         help="%%connect only: also run the cell on the host (as %%host)",
     )
+    parser.add_argument(
+        "-a", "--all", action="store_true", help="%%connect only: run on every rig board"
+    )
+
+
+def _pick_link(name: str, word: str) -> object:
+    """The spec of rig board ``name`` reduced to its serial or WebREPL URL."""
+    import dataclasses
+
+    import mpharness
+    from mpharness.errors import MPHarnessError
+
+    try:
+        spec = mpharness.resolve_board(name)
+    except MPHarnessError as err:
+        raise CellError(type(err).__name__, str(err)) from None
+    webrepl = [u for u in spec.urls if u.startswith(("ws://", "wss://"))]
+    chosen = webrepl if word == "ws" else [u for u in spec.urls if u not in webrepl]
+    if not chosen:
+        raise UsageError(f"board {name!r} has no {word} link (its URLs: {', '.join(spec.urls)})")
+    return dataclasses.replace(spec, urls=(chosen[0],))
 
 
 @magic(
     "connect",
-    "Connect to a board by rig name or URL; %%connect runs a cell on several boards in turn.",
+    "Connect to a board by rig name or URL (NAME serial|ws: pick its link); %%connect runs a "
+    "cell on several boards in turn.",
     cell=True,
     build=_connect_args,
 )
 def _connect(ctx: MagicContext, args: argparse.Namespace) -> None:
     if args.body is None:
+        if args.all:
+            raise UsageError("--all is for %%connect (a cell run on every rig board)")
+        spec = None
+        if len(args.boards) == 2 and args.boards[1] in LINK_WORDS:
+            spec = _pick_link(args.boards[0], args.boards[1])
+            args.boards = args.boards[:1]
         if len(args.boards) > 1:
             raise UsageError("%connect takes one board; %%connect runs a cell on several")
-        board, note = ctx.session.connect(args.boards[0] if args.boards else None)
+        board, note = ctx.session.connect(args.boards[0] if args.boards else None, spec)
         if note:
             ctx.print(note)
         facts = ctx.session.describe(board)
@@ -53,10 +86,41 @@ def _connect(ctx: MagicContext, args: argparse.Namespace) -> None:
 
 def _connect_cell(ctx: MagicContext, args: argparse.Namespace) -> None:
     names = args.boards or [ctx.session.current_name]
+    if args.all:
+        from mpharness.rigs.rig import Rig
+
+        names = [spec.name for spec in Rig.load()]
+        if not names:
+            raise UsageError("%%connect --all: the rig names no boards")
     if None in names:
         raise UsageError("%%connect needs board names (no default board is set)")
     failures: list[tuple[str, CellError]] = []
     previous = ctx.session.current
+    already_open = set(ctx.session.boards)
+    try:
+        _run_on_each(ctx, args, names, failures, previous)
+    finally:  # boards opened just for this cell are released again
+        for name in names:
+            if name not in already_open and name != ctx.session.current_name:
+                ctx.session.drop(name)
+    if args.host:
+        ctx.print("--- host ---")
+        ctx.runner.host.run(args.body, ctx.out, first_line=args.body_first_line)
+    if len(failures) == 1 and len(names) == 1:
+        raise failures[0][1]
+    if failures:
+        first = failures[0][1]
+        which = ", ".join(f"{name} ({err.ename})" for name, err in failures)
+        raise CellError(first.ename, f"failed on {which}", [f"failed on {which}"])
+
+
+def _run_on_each(
+    ctx: MagicContext,
+    args: argparse.Namespace,
+    names: list[str],
+    failures: list[tuple[str, CellError]],
+    previous: str | None,
+) -> None:
     for name in names:
         ctx.print(f"--- {name} ---")
         try:
@@ -71,34 +135,45 @@ def _connect_cell(ctx: MagicContext, args: argparse.Namespace) -> None:
                 ctx.out.stream("stderr", "\n".join(err.traceback) + "\n")
         finally:
             ctx.session.current = previous
-    if args.host:
-        ctx.print("--- host ---")
-        ctx.runner.host.run(args.body, ctx.out, first_line=args.body_first_line)
-    if len(failures) == 1 and len(names) == 1:
-        raise failures[0][1]
-    if failures:
-        first = failures[0][1]
-        which = ", ".join(f"{name} ({err.ename})" for name, err in failures)
-        raise CellError(first.ename, f"failed on {which}", [f"failed on {which}"])
 
 
 def _discover_args(parser: MagicParser) -> None:
     parser.add_argument(
+        "-v",
+        "--verbose",
         "--probe",
+        dest="probe",
         action="store_true",
         help="open each rig board to read its firmware and uid (slow)",
     )
+    parser.add_argument(
+        "-a",
+        "--all",
+        action="store_true",
+        help="with -v, also open serial ports no rig board names",
+    )
 
 
-@magic("discover", "List rig boards and attached serial ports.", build=_discover_args)
+@magic(
+    "discover",
+    "List rig boards, attached serial ports and the built-in virtual boards.",
+    build=_discover_args,
+)
 def _discover(ctx: MagicContext, args: argparse.Namespace) -> None:
     from mpharness.errors import MPHarnessError
-    from mpharness.rigs.discovery import format_devices, list_devices
+    from mpharness.rigs.discovery import DeviceRow, format_devices, list_devices
+    from mpharness.rigs.rig import BUILTIN_BOARDS
 
     try:
-        rows = list_devices(None, probe=args.probe)
+        rows = list_devices(None, probe=args.probe, probe_all=args.all)
     except MPHarnessError as err:
         raise CellError(type(err).__name__, str(err)) from None
+    named = {row.name for row in rows}
+    rows += [
+        DeviceRow(name, spec.urls[0], note=spec.description)
+        for name, spec in BUILTIN_BOARDS.items()
+        if name not in named
+    ]
     ctx.print(format_devices(rows))
 
 

@@ -1,13 +1,17 @@
 """File magics: list, show, copy, remove, make directories, compare and sync with the host.
 
 Board paths in ``%cp`` start with ``:`` (as in mpremote): ``%cp main.py :main.py`` uploads,
-``%cp :log.txt log.txt`` downloads.
+``%cp :log.txt log.txt`` downloads. ``%rsync``/``%rdiff`` without a directory work on the
+board's ``resources`` with IoT Kernel's rules (:mod:`mpharness.files.sync`). Cell bodies go to
+board files with ``%sendtofile`` (jupyter_micropython_kernel's name, in ``jmk.py``);
+``%%writefile`` is IPython's and writes a host file.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
 
 from mpharness_kernel.boardfiles import BoardFiles, diff_trees, join
 from mpharness_kernel.magics import MagicContext, MagicParser, magic
@@ -101,25 +105,63 @@ def _mkdirs(ctx: MagicContext, args: argparse.Namespace) -> None:
 
 
 def _tree_args(parser: MagicParser) -> None:
-    parser.add_argument("host_dir", help="host directory")
+    parser.add_argument(
+        "host_dir",
+        nargs="?",
+        help="host directory (default: the board's resources from its rig/device file)",
+    )
     parser.add_argument(
         "board_dir",
         nargs="?",
         default="",
         help="board directory (default: the board's current directory)",
     )
+    parser.add_argument(
+        "-u",
+        "--upload-only",
+        action="store_true",
+        help="resources: keep board files that are not on the host (default: delete them)",
+    )
 
 
 def _sync_args(parser: MagicParser) -> None:
     _tree_args(parser)
     parser.add_argument(
-        "--delete", action="store_true", help="remove board files that are not on the host"
+        "--delete", action="store_true", help="with HOST_DIR: remove board files not on the host"
     )
     parser.add_argument("-n", "--dry-run", action="store_true", help="only say what would change")
 
 
-@magic("rdiff", "Compare a host directory with a board directory.", build=_tree_args)
+def _resource_plan(ctx: MagicContext, upload_only: bool) -> tuple[Any, Any]:
+    """The current board and the plan that makes it hold its rig entry's resources."""
+    from mpharness.files import sync
+
+    board = ctx.session.board()
+    spec = board.spec
+    if spec is None or not spec.resources:
+        raise UsageError(
+            f"board {board.name!r} declares no resources (add `resources:` to its rig or device "
+            "file), or name a HOST_DIR"
+        )
+    try:
+        return board, ctx.session.call(
+            lambda: sync.plan_resource_sync(board, spec, delete=not upload_only), board
+        )
+    except FileNotFoundError as err:
+        raise CellError("FileNotFoundError", str(err)) from None
+
+
+@magic(
+    "rdiff",
+    "Show how the board differs from its resources (IoT Kernel), or from HOST_DIR.",
+    build=_tree_args,
+)
 def _rdiff(ctx: MagicContext, args: argparse.Namespace) -> None:
+    if args.host_dir is None:
+        from mpharness.files import sync
+
+        ctx.out.stream("stdout", sync.format_changes(_resource_plan(ctx, args.upload_only)[1]))
+        return
     diff = diff_trees(BoardFiles(ctx.session), args.host_dir, args.board_dir)
     for path in diff.only_host:
         ctx.print(f"+ {path}   (only on host)")
@@ -134,9 +176,14 @@ def _rdiff(ctx: MagicContext, args: argparse.Namespace) -> None:
 
 
 @magic(
-    "rsync", "Make a board directory match a host directory (changed files only).", build=_sync_args
+    "rsync",
+    "Make the board hold its resources (IoT Kernel; -u keeps extra files), or mirror HOST_DIR.",
+    build=_sync_args,
 )
 def _rsync(ctx: MagicContext, args: argparse.Namespace) -> None:
+    if args.host_dir is None:
+        _rsync_resources(ctx, args)
+        return
     files = BoardFiles(ctx.session)
     diff = diff_trees(files, args.host_dir, args.board_dir)
     made: set[str] = set()
@@ -157,19 +204,14 @@ def _rsync(ctx: MagicContext, args: argparse.Namespace) -> None:
     ctx.print(f"{len(diff.same)} files already up to date")
 
 
-def _writefile_args(parser: MagicParser) -> None:
-    parser.add_argument("path", help="board file to write")
-    parser.add_argument("-a", "--append", action="store_true", help="append instead of replace")
+def _rsync_resources(ctx: MagicContext, args: argparse.Namespace) -> None:
+    from mpharness.files import sync
 
-
-@magic(
-    "writefile",
-    "Write the cell's body to a file on the board.",
-    cell=True,
-    line=False,
-    build=_writefile_args,
-)
-def _writefile(ctx: MagicContext, args: argparse.Namespace) -> None:
-    data = args.body.encode("utf-8")
-    BoardFiles(ctx.session).write(args.path, data, append=args.append)
-    ctx.print(f"wrote {len(data)} bytes to {args.path}")
+    board, plan = _resource_plan(ctx, args.upload_only)
+    ctx.out.stream("stdout", sync.format_changes(plan))
+    if args.dry_run:
+        return
+    try:
+        ctx.session.call(lambda: sync.apply_sync(board, plan), board)
+    except OSError as err:
+        raise CellError(type(err).__name__, f"sync failed: {err}") from None
