@@ -1,32 +1,41 @@
-# A tiny stand-in for the parts of pytest an on-board test may call: raises, skip, fail.
-# Sent only when the shipped test code mentions the name "pytest". MicroPython 1.9 compatible.
-class _MphS(Exception):
-    pass
-class _MphR:
-    def __init__(s, t, m):
-        s.t = t
-        s.m = m
-        s.value = None
-    def __enter__(s):
-        return s
-    def __exit__(s, t, v, b):
-        if t is None:
-            raise _MphF('DID NOT RAISE ' + repr(s.t), 'fail', '', '')
-        if not issubclass(t, s.t):
-            return False
-        s.value = v
-        if s.m is not None:
-            import re
-            if not re.search(s.m, str(v)):
-                raise _MphF('Regex pattern did not match: ' + repr(s.m) + ' vs ' + repr(str(v)), 'fail', '', '')
-        return True
-class pytest:
-    @staticmethod
-    def raises(t, match=None):
-        return _MphR(t, match)
-    @staticmethod
-    def skip(reason=''):
-        raise _MphS(reason)
-    @staticmethod
-    def fail(reason=''):
-        raise _MphF(reason, 'fail', '', '')
+# The board's stand-in for pytest (module _mphpy<hash>): a test module's `import pytest` /
+# `from pytest import ...` is rewritten to import it. skip, fail, xfail, importorskip, raises
+# and approx; raises and approx live in modules of their own, which the test program imports
+# only when the test's code names them (a micro:bit has about 9 KB of heap for everything).
+# pytest.mark, fixture and param stay on the host (the host leaves out the code that uses
+# them). _MPHPT, _MPHRS and _MPHAP are replaced by the board names of those modules.
+# MicroPython 1.9 compatible.
+from _MPHPT import OutcomeException, Skipped, Failed, XFailed
+
+
+def skip(reason=""):
+    raise Skipped(reason)
+
+
+def fail(reason=""):
+    raise Failed(reason)
+
+
+def xfail(reason=""):
+    raise XFailed(reason)
+
+
+def importorskip(modname, minversion=None, reason=None):
+    try:
+        return __import__(modname)
+    except ImportError:
+        raise Skipped(reason or ("could not import " + repr(modname)))
+
+
+# raises and approx: the test program imports their modules first when the test's code names
+# them, and then sets these names to the real ones (a wrapper would cost a call level).
+def raises(t, *args, **kw):
+    from _MPHRS import raises
+
+    return raises(t, *args, **kw)
+
+
+def approx(expected, rel=None, abs=None):
+    from _MPHAP import Approx
+
+    return Approx(expected, rel, abs)

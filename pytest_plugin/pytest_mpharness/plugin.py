@@ -335,33 +335,73 @@ def _board_arguments(item: pytest.Function) -> dict[str, str]:
     for name in names:
         if name not in item.funcargs:
             continue
-        if name == "board":
+        if name in ("board", "boards", "board_files"):
             raise ShippingError(
-                "an on_board test cannot take the 'board' fixture (it is host-only)"
+                f"an on_board test cannot take the {name!r} fixture (it is host-only; a "
+                "fixture of yours may use it and give the test a literal value)"
             )
         args[name] = literal_source(name, item.funcargs[name])
     return args
 
 
-def _run_on_board(item: pytest.Function, session: BoardSession) -> None:
-    from pytest_mpharness.report import BoardFailure, BoardTestFailure, failure_exception
-    from pytest_mpharness.runner import run_on_board
+def _host_tests(item: pytest.Item) -> frozenset[str]:
+    """Top-level names (functions, classes) of the tests of ``item``'s file that run on the
+    host: they stay out of the module image."""
+    board_names: set[str] = set()
+    host_names: set[str] = set()
+    for other in item.session.items:
+        if other.path != item.path:
+            continue
+        cls = getattr(other, "cls", None)
+        name = cls.__name__ if cls is not None else getattr(other, "originalname", other.name)
+        (board_names if is_on_board(other) else host_names).add(name)
+    return frozenset(host_names - board_names)
+
+
+def _call_target(item: pytest.Function) -> tuple[str | None, bool, bool]:
+    """(class name, has setup_method, has teardown_method) of a test method; (None, ...) for
+    a module-level test function."""
+    cls = getattr(item, "cls", None)
+    if cls is None:
+        return None, False, False
     from pytest_mpharness.shipping import ShippingError
 
+    if "." in cls.__qualname__:
+        raise ShippingError(
+            f"{cls.__qualname__} is a nested class: only test classes at the module's top "
+            "level can run on the board"
+        )
+    return cls.__name__, hasattr(cls, "setup_method"), hasattr(cls, "teardown_method")
+
+
+def _run_on_board(item: pytest.Function, session: BoardSession) -> None:
+    from mpharness import MPHarnessError
+    from pytest_mpharness.report import BoardFailure, BoardTestFailure, failure_exception
+    from pytest_mpharness.runner import new_nonce, run_on_board
+    from pytest_mpharness.shipping import ShippingError, call_program
+
     board = session.prepare(item)
+    path, line, _ = item.reportinfo()
+    where = (str(path), (line or 0) + 1)
+    nonce = new_nonce()
     try:
-        shipment = session.module_source(str(item.path)).shipment(item.originalname)
+        module = session.test_module(item, _host_tests(item))
+        class_name, setup, teardown = _call_target(item)
+        if class_name is None:
+            module.source.check_decorators(item.originalname)
         kwargs = _board_arguments(item)
-    except (ShippingError, SyntaxError, OSError) as err:
-        path, line, _ = item.reportinfo()
-        raise BoardTestFailure(
-            BoardFailure(
-                "ShippingError", [f"ShippingError: {err}"], where=(str(path), (line or 0) + 1)
-            )
-        ) from None
+        program = call_program(
+            module, item.originalname, nonce, kwargs, class_name, setup, teardown
+        )
+        written = session.files.ensure(board, module.modules)
+    except (ShippingError, SyntaxError, OSError, MPHarnessError) as err:
+        kind = "ShippingError" if isinstance(err, ShippingError) else type(err).__name__
+        raise BoardTestFailure(BoardFailure(kind, [f"{kind}: {err}"], where=where)) from None
+    if written:
+        item.add_report_section("call", "board files", "\n".join(written) + "\n")
     budget = board_budget(item, session.settings.timeout)
     live = item.config.getoption("capture", "fd") == "no"
-    outcome = run_on_board(board, shipment, kwargs, timeout=budget, live=live)
+    outcome = run_on_board(board, module, program, nonce, where=where, timeout=budget, live=live)
     _attach_output(item, session, outcome, live)
     if outcome.broken is not None:
         session.mark_broken(f"board {session.name!r} is broken: {outcome.broken}")
@@ -371,6 +411,8 @@ def _run_on_board(item: pytest.Function, session: BoardSession) -> None:
         return
     if outcome.status == "skip":
         pytest.skip(outcome.reason)
+    if outcome.status == "xfail":
+        pytest.xfail(outcome.reason)
     assert outcome.failure is not None
     raise failure_exception(outcome.failure)
 

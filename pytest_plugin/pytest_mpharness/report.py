@@ -3,10 +3,11 @@
 Theory of operation
 -------------------
 A board failure is described by :class:`BoardFailure`: the exception name, the ``E`` lines
-(message, compared values, explanation) and the traceback frames. Frames of the shipped
-program are mapped back to the test file through the shipment's line map (see
-``shipping.py``); frames of the device runner are dropped; frames of modules on the board
-are kept as the board named them. :class:`BoardFailureRepr` renders that like pytest does
+(message, compared values, explanation) and the traceback frames. Frames of the test
+module's image and of helper modules are mapped to their host files (the images keep the
+host files' line numbers, see ``shipping.py``); frames of the per-test program and of
+mpharness' board modules are dropped; frames of other modules on the board are kept as the
+board named them. :class:`BoardFailureRepr` renders that like pytest does
 (function source up to the failing line, ``>`` marker, ``E`` lines, ``path:line: Type``) for
 ``--tb=long/auto/short/line/native``, and has the ``reprcrash`` pytest's summary line and the
 JUnit writer read.
@@ -125,39 +126,38 @@ def _parse_frames(text: str) -> list[tuple[str, int | None, str]]:
     return frames
 
 
-def map_traceback(text: str, path: str, line_map: tuple[int | None, ...]) -> list[Frame]:
-    """Frames of a board traceback; program lines mapped to ``path``, runner frames dropped.
+def map_traceback(
+    text: str, files: dict[str, str], hidden: tuple[str, ...] = ("_mph",)
+) -> list[Frame]:
+    """Frames of a board traceback, mapped to host files.
 
-    The program is ``<stdin>`` when sent directly; on boards without raw-paste the engine may
-    upload it into a string and ``exec`` it from a one-line ``<stdin>`` loader, so then the
-    program is the ``<string>`` right under that loader frame.
+    Args:
+        text: the traceback as the board printed it.
+        files: board file name -> host file with the same line numbers (the test module's
+            image and helper modules, see ``shipping.py``).
+        hidden: prefixes of mpharness' own board modules, whose frames are dropped (as pytest
+            hides its own); the per-test program (``<stdin>``, or ``<string>`` when a board
+            without raw-paste ran it from an upload) is dropped too.
     """
-    raw = _parse_frames(text)
-    program = STDIN_NAME
-    if (
-        len(raw) > 1
-        and raw[0][0] == STDIN_NAME
-        and raw[0][2] == "<module>"
-        and raw[1][0] == EXEC_NAME
-        and raw[1][2] == "<module>"
-    ):
-        program, raw = EXEC_NAME, raw[1:]
     frames: list[Frame] = []
-    for file, lineno, func in raw:
-        if file != program:
-            frames.append(Frame(file, lineno, func, mapped=False))
+    for file, lineno, func in _parse_frames(text):
+        name = file.lstrip("./")
+        if name in files:
+            frames.append(Frame(files[name], lineno, func, mapped=True))
+        elif file in (STDIN_NAME, EXEC_NAME) or name.startswith(hidden):
             continue
-        source = line_map[lineno - 1] if lineno and 0 < lineno <= len(line_map) else None
-        if source is not None:
-            frames.append(Frame(path, source, func, mapped=True))
+        else:
+            frames.append(Frame(file, lineno, func, mapped=False))
     return frames
 
 
 def explain_assert(details: tuple[Any, ...], plain_expr: str | None) -> tuple[str, list[str]]:
-    """(exception name, ``E`` lines) for the device helper's ``_MphF`` arguments."""
+    """(exception name, ``E`` lines) for a rewritten assert's (message, operator, left, right)."""
     message, op, left, right = [*details, None, "", "", ""][:4]
     if op == "fail":
         return "Failed", [f"Failed: {message}"]
+    if op == "msg":
+        return "AssertionError", [f"AssertionError: {message}"]
     lines = [f"AssertionError: {message}"] if message is not None else []
     if op == "":
         lines.append(f"assert {left}")

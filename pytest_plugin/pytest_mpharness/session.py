@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_mpharness.board_cache import BoardFileCache
 from pytest_mpharness.flashing import FLASH_INPUT
 from pytest_mpharness.report import BoardFailure, BoardSetupError
 from pytest_mpharness.settings import DEFAULT_TIMEOUT, ISOLATION_SCOPES, Settings
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from mpharness import Board
     from mpharness.rigs.boardspec import BoardSpec
     from pytest_mpharness.pool import BoardSet
-    from pytest_mpharness.shipping import ModuleSource
+    from pytest_mpharness.shipping import TestModule
 
 log = logging.getLogger("pytest_mpharness")
 
@@ -88,7 +89,9 @@ class BoardSession:
         self.needs_recovery = False
         self._scope_key: object = None
         self._prepared: object = None
-        self._modules: dict[str, ModuleSource] = {}
+        self._modules: dict[str, TestModule] = {}
+        #: module files on the board (pytest stand-in, test module images, helpers)
+        self.files = BoardFileCache()
         self._recorded = False
         self._synced: set[str] = set()
         #: boards this process flashed (or found up to date) for ``--board-flash``
@@ -360,13 +363,19 @@ class BoardSession:
             self._scope_key = None
             self._prepared = None
 
-    def module_source(self, path: str) -> ModuleSource:
-        """The parsed test module at ``path`` (parsed once per run)."""
-        from pytest_mpharness.shipping import ModuleSource
+    def test_module(self, item: pytest.Item, host_tests: frozenset[str]) -> TestModule:
+        """The board modules of ``item``'s test file (built once per run).
 
-        if path not in self._modules:
-            self._modules[path] = ModuleSource(path)
-        return self._modules[path]
+        Args:
+            item: a test of the file.
+            host_tests: top-level names of the file's tests that run on the host.
+        """
+        from pytest_mpharness.shipping import build_test_module
+
+        key = str(item.path)
+        if key not in self._modules:
+            self._modules[key] = build_test_module(key, host_tests, item.config.rootpath)
+        return self._modules[key]
 
     def _setup_error(self, item: pytest.Item, reason: str) -> BoardSetupError:
         path, line = _item_location(item)

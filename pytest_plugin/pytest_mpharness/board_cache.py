@@ -1,0 +1,100 @@
+"""Board module files of on-board tests, written once and kept while unchanged.
+
+Theory of operation
+-------------------
+On-board tests import modules from the board's root folder (``shipping.py``): the pytest
+core and pytest stand-in (``_mphpt<hash>``, ``_mphpy<hash>``...), the test module's image
+``_mphm<path hash><content hash>`` and rootdir-local helper modules under their own names. Files survive a soft reset, so each one
+is written when it is missing or changed and then costs nothing per test.
+
+The first time a board is seen (per :class:`~mpharness.Board` object: a reopened board is
+listed again) its root folder is listed in one call. mpharness' own modules carry their
+content hash in their name, so being listed means being current. A helper module keeps its
+own name; next to it a one-byte *marker* file ``_mphk<name hash><content hash>`` records
+which content the plugin wrote, so an unchanged helper is recognised by listing alone. Older
+versions (other hashes of the same test file, of the stand-in, other markers of a helper)
+are removed when a newer one is written, so files do not pile up on the board's flash.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from pytest_mpharness.shipping import BoardModule, digest
+
+if TYPE_CHECKING:
+    from mpharness import Board
+
+log = logging.getLogger("pytest_mpharness")
+
+#: Name prefixes of mpharness' own board modules (content hash follows).
+OWN_PREFIXES = ("_mphpt", "_mphpy", "_mphrs", "_mphap", "_mphre")
+TEST_MODULE_PREFIX = "_mphm"
+MARKER_PREFIX = "_mphk"
+#: Length of the test file's path hash inside a module image name (see shipping.py).
+PATH_HASH = 4
+
+
+def marker_name(module: BoardModule) -> tuple[str, str]:
+    """(the marker file of a helper module's current content, the prefix of all its markers)."""
+    prefix = MARKER_PREFIX + digest(module.name, 4)
+    return prefix + digest(module.text, 6), prefix
+
+
+class BoardFileCache:
+    """Which module files the current board has; writes the missing ones."""
+
+    def __init__(self) -> None:
+        self._board: Board | None = None
+        self._names: set[str] = set()
+        #: files written during this run (for the report: "written" vs "cached")
+        self.written = 0
+
+    def _listing(self, board: Board) -> set[str]:
+        if board is not self._board:
+            self._names = set(board.fs.listdir("/"))
+            self._board = board
+        return self._names
+
+    def ensure(self, board: Board, modules: list[BoardModule]) -> list[str]:
+        """Write the modules the board lacks, in order; returns one line per file written.
+
+        Raises:
+            MPHarnessError, OSError: a file could not be listed or written (the test fails).
+        """
+        names = self._listing(board)
+        lines: list[str] = []
+        for module in modules:
+            if module.source is None or module.name.startswith(TEST_MODULE_PREFIX):
+                if module.filename in names:
+                    continue
+                self._write(board, module.filename, module.text.encode("utf-8"), names)
+                self._drop_stale(board, names, self._family(module.name), keep=module.filename)
+            else:
+                marker, prefix = marker_name(module)
+                if marker in names and module.filename in names:
+                    continue
+                self._write(board, module.filename, module.text.encode("utf-8"), names)
+                self._drop_stale(board, names, prefix, keep=marker)
+                self._write(board, marker, b"1", names)
+            lines.append(f"wrote {module.filename} ({len(module.text)} bytes) to the board")
+        return lines
+
+    @staticmethod
+    def _family(name: str) -> str:
+        if name.startswith(TEST_MODULE_PREFIX):
+            return name[: len(TEST_MODULE_PREFIX) + PATH_HASH]
+        return next((p for p in OWN_PREFIXES if name.startswith(p)), name)
+
+    def _write(self, board: Board, filename: str, data: bytes, names: set[str]) -> None:
+        board.fs.write_bytes("/" + filename, data)
+        names.add(filename)
+        self.written += 1
+        log.debug("wrote %s (%d bytes) to %s", filename, len(data), board.name)
+
+    @staticmethod
+    def _drop_stale(board: Board, names: set[str], prefix: str, keep: str) -> None:
+        for stale in sorted(n for n in names if n.startswith(prefix) and n != keep):
+            board.fs.remove("/" + stale)
+            names.discard(stale)

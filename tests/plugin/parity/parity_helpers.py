@@ -1,0 +1,17 @@
+# ruff: noqa: SIM105, SIM300, RUF005, RUF061  (written the way the tests under test are)
+import pytest
+from paritylib import check_positive, triple
+
+pytestmark = pytest.mark.on_board
+
+
+def test_ok_helper():
+    assert triple(2) == 6
+
+
+def test_bad_helper():
+    assert triple(2) == 7
+
+
+def test_bad_helper_assert():
+    check_positive(-1)
