@@ -2,10 +2,12 @@
 
 Theory of operation
 -------------------
-On-board tests import modules from the board's root folder (``shipping.py``): the pytest
+On-board tests import modules from the board's folder ``/_mph`` (the root on a flat
+filesystem such as the micro:bit's; see ``shipping.py``): the pytest
 core and pytest stand-in (``_mphpt<hash>``, ``_mphpy<hash>``...), the test module's image
-``_mphm<path hash><content hash>`` and rootdir-local helper modules under their own names. Files survive a soft reset, so each one
-is written when it is missing or changed and then costs nothing per test.
+``_mphm<path hash><content hash>`` and rootdir-local helper modules under their own names.
+Files survive a soft reset, so each one is written when it is missing or changed and then
+costs nothing per test.
 
 The first time a board is seen (per :class:`~mpharness.Board` object: a reopened board is
 listed again) its root folder is listed in one call. mpharness' own modules carry their
@@ -34,6 +36,8 @@ TEST_MODULE_PREFIX = "_mphm"
 MARKER_PREFIX = "_mphk"
 #: Length of the test file's path hash inside a module image name (see shipping.py).
 PATH_HASH = 4
+#: Where the modules live on boards with folders (put first on ``sys.path`` by the program).
+FOLDER = "/_mph"
 
 
 def marker_name(module: BoardModule) -> tuple[str, str]:
@@ -48,12 +52,22 @@ class BoardFileCache:
     def __init__(self) -> None:
         self._board: Board | None = None
         self._names: set[str] = set()
+        #: the board folder the modules live in (see :meth:`folder`)
+        self.where = "/"
         #: files written during this run (for the report: "written" vs "cached")
         self.written = 0
 
+    @staticmethod
+    def folder(board: Board) -> str:
+        """``/`` on a flat filesystem (micro:bit), else the folder :data:`FOLDER`."""
+        return "/" if board.fs.caps().flat else FOLDER
+
     def _listing(self, board: Board) -> set[str]:
         if board is not self._board:
-            self._names = set(board.fs.listdir("/"))
+            self.where = self.folder(board)
+            if self.where != "/":
+                board.fs.mkdir(self.where, exist_ok=True)
+            self._names = set(board.fs.listdir(self.where))
             self._board = board
         return self._names
 
@@ -88,13 +102,15 @@ class BoardFileCache:
         return next((p for p in OWN_PREFIXES if name.startswith(p)), name)
 
     def _write(self, board: Board, filename: str, data: bytes, names: set[str]) -> None:
-        board.fs.write_bytes("/" + filename, data)
+        board.fs.write_bytes(self._path(filename), data)
         names.add(filename)
         self.written += 1
         log.debug("wrote %s (%d bytes) to %s", filename, len(data), board.name)
 
-    @staticmethod
-    def _drop_stale(board: Board, names: set[str], prefix: str, keep: str) -> None:
+    def _path(self, filename: str) -> str:
+        return self.where.rstrip("/") + "/" + filename
+
+    def _drop_stale(self, board: Board, names: set[str], prefix: str, keep: str) -> None:
         for stale in sorted(n for n in names if n.startswith(prefix) and n != keep):
-            board.fs.remove("/" + stale)
+            board.fs.remove(self._path(stale))
             names.discard(stale)

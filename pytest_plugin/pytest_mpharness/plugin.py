@@ -390,10 +390,17 @@ def _run_on_board(item: pytest.Function, session: BoardSession) -> None:
         if class_name is None:
             module.source.check_decorators(item.originalname)
         kwargs = _board_arguments(item)
-        program = call_program(
-            module, item.originalname, nonce, kwargs, class_name, setup, teardown
-        )
         written = session.files.ensure(board, module.modules)
+        program = call_program(
+            module,
+            item.originalname,
+            nonce,
+            kwargs,
+            class_name,
+            setup,
+            teardown,
+            folder=session.files.where,
+        )
     except (ShippingError, SyntaxError, OSError, MPHarnessError) as err:
         kind = "ShippingError" if isinstance(err, ShippingError) else type(err).__name__
         raise BoardTestFailure(BoardFailure(kind, [f"{kind}: {err}"], where=where)) from None

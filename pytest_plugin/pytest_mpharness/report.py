@@ -141,7 +141,7 @@ def map_traceback(
     """
     frames: list[Frame] = []
     for file, lineno, func in _parse_frames(text):
-        name = file.lstrip("./")
+        name = file.rsplit("/", 1)[-1]
         if name in files:
             frames.append(Frame(files[name], lineno, func, mapped=True))
         elif file in (STDIN_NAME, EXEC_NAME) or name.startswith(hidden):

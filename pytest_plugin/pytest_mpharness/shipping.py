@@ -10,7 +10,8 @@ these changes (each keeps every other line where it was, so board tracebacks nee
 
 * ``import pytest`` / ``from pytest import ...`` import the board's pytest stand-in
   (``pytest_shim.py``, sent as ``_mphpy<hash>.py``; see :func:`runtime_modules`); imports of
-  ``_pytest``, ``mpharness``, ``pytest_mpharness`` and ``__future__`` are left out (``pass`` where a block needs one).
+  ``_pytest``, ``mpharness``, ``pytest_mpharness`` and ``__future__`` are left out (``pass``
+  where a block needs one).
 * What only the host uses is left out: fixtures, ``pytestmark``/``pytest_plugins``, tests that
   run on the host (``host_tests``), and pytest's own decorators (``@pytest.mark...``).
 * A statement that only *binds* names (``import``, ``def``, ``class``, ``NAME = ...``) is left
@@ -686,6 +687,7 @@ def call_program(
     class_name: str | None = None,
     setup_method: bool = False,
     teardown_method: bool = False,
+    folder: str = "/",
 ) -> str:
     """The per-test program (``pytest_call.py``): import the module image, call the test.
 
@@ -697,6 +699,7 @@ def call_program(
         class_name: the test class, for a method; an instance is made per test.
         setup_method: call the instance's ``setup_method(method)`` first.
         teardown_method: call its ``teardown_method(method)`` afterwards, whatever happened.
+        folder: the board folder holding the modules (put first on ``sys.path`` unless ``/``).
     """
     items = ", ".join(f"{name!r}: {text}" for name, text in kwargs.items())
     args = f"**{{{items}}}" if items else ""
@@ -728,6 +731,11 @@ def call_program(
                 imports += f";{shim}.{attr}={runtime[prefix]}.{real}"
     imports += ";import " + ", ".join(users)
     template = device_helper("pytest_call.py").replace("IMPORTS", imports, 1)
+    if folder != "/":
+        template = (
+            f"import sys\nif {folder!r} not in sys.path:\n sys.path.insert(0, {folder!r})\n"
+            + template
+        )
     head, _, tail = template.partition("TEST_CALL")
     indent = head[head.rfind("\n") + 1 :]
     call = ("\n" + indent).join(lines)

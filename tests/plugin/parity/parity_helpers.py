@@ -1,4 +1,3 @@
-# ruff: noqa: SIM105, SIM300, RUF005, RUF061  (written the way the tests under test are)
 import pytest
 from paritylib import check_positive, triple
 

@@ -1,4 +1,4 @@
-# ruff: noqa: SIM105, SIM300, RUF005, RUF061  (written the way the tests under test are)
+# ruff: noqa: RUF061  (written the way the tests under test are)
 import pytest
 
 pytestmark = pytest.mark.on_board
