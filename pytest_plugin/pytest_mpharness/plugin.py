@@ -46,6 +46,7 @@ MARKERS = (
     "board_timeout(seconds): per-test time budget on the board (default: --board-timeout)",
     "board(features=[...]): needs a board with these rig features (from the --device pool); "
     "skipped when no board of the pool has them",
+    "mpharness_no_device: set by the plugin: a board test without a device under --require-device",
     "boards(**roles): a multi-board test: role=dict(features=[...]) per role; the 'boards' "
     "fixture gives role -> Board, leased together from the --device pool",
 )
@@ -108,7 +109,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="flash the rig entry's firmware before the board is first opened "
         "(skipped when the board already runs that build)",
     )
+    group.addoption(
+        "--require-device",
+        dest="mpharness_require_device",
+        action="store_true",
+        default=False,
+        help="without --device, board tests fail instead of being skipped (for CI jobs)",
+    )
     parser.addini("mpharness_device", "board for board tests (as --device)", default="")
+    parser.addini(
+        "mpharness_require_device",
+        "board tests fail when no device is given (as --require-device)",
+        type="bool",
+        default=False,
+    )
     parser.addini("mpharness_rig", "rig files (as --rig)", type="paths", default=[])
     parser.addini("mpharness_board_timeout", "per-test board budget in seconds", default="")
     parser.addini("mpharness_lease_wait", "seconds to wait for a busy board", default="")
@@ -204,9 +218,24 @@ def needs_board(item: pytest.Item) -> bool:
     )
 
 
+def device_required(config: pytest.Config) -> bool:
+    """``--require-device`` or the ini key ``mpharness_require_device``."""
+    return bool(
+        config.getoption("mpharness_require_device", False)
+        or config.getini("mpharness_require_device")
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Without a device, board tests are skipped with the reason."""
+    """Without a device, board tests are skipped with the reason (fail if a device is
+    required)."""
     if config.stash.get(_SESSION_KEY, None) is not None:
+        return
+    if device_required(config):
+        missing = pytest.mark.mpharness_no_device
+        for item in items:
+            if needs_board(item):
+                item.add_marker(missing)
         return
     skip = pytest.mark.skip(reason=NO_DEVICE_REASON)
     for item in items:
@@ -222,6 +251,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     any fixture prepares the board).
     """
     session = item.config.stash.get(_SESSION_KEY, None)
+    if session is None and item.get_closest_marker("mpharness_no_device") is not None:
+        pytest.fail(f"{NO_DEVICE_REASON}; a device is required (--require-device)", False)
     if session is None or not needs_board(item):
         return
     from pytest_mpharness.session import required_features

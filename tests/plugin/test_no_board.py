@@ -80,3 +80,26 @@ def test_bad_options_are_usage_errors(pytester, args, message):
     result = pytester.runpytest(*QUIET, *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
+
+
+def test_require_device_makes_a_missing_device_an_error(pytester):
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.on_board
+        def test_on_board():
+            pass
+
+        def test_host():
+            pass
+        """
+    )
+    result = pytester.runpytest("--require-device", "-p", "no:randomly")
+    result.assert_outcomes(passed=1, errors=1)  # fails in setup, like a board that is down
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*a device is required (--require-device)*"])
+    pytester.makeini("[pytest]\nmpharness_require_device = true\n")
+    assert pytester.runpytest("-p", "no:randomly").ret == 1
+    pytester.makeini("[pytest]\n")
+    assert pytester.runpytest("-p", "no:randomly").ret == 0
