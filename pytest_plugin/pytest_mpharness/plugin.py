@@ -416,7 +416,7 @@ def _run_on_board(item: pytest.Function, session: BoardSession) -> None:
     where = (str(path), (line or 0) + 1)
     nonce = new_nonce()
     try:
-        module = session.test_module(item, _host_tests(item))
+        module = session.test_module(item, _host_tests)
         class_name, setup, teardown = _call_target(item)
         if class_name is None:
             module.source.check_decorators(item.originalname)

@@ -26,6 +26,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -363,18 +364,21 @@ class BoardSession:
             self._scope_key = None
             self._prepared = None
 
-    def test_module(self, item: pytest.Item, host_tests: frozenset[str]) -> TestModule:
+    def test_module(
+        self, item: pytest.Item, host_tests: Callable[[pytest.Item], frozenset[str]]
+    ) -> TestModule:
         """The board modules of ``item``'s test file (built once per run).
 
         Args:
             item: a test of the file.
-            host_tests: top-level names of the file's tests that run on the host.
+            host_tests: gives the top-level names of the file's tests that run on the host
+                (called once per file).
         """
         from pytest_mpharness.shipping import build_test_module
 
         key = str(item.path)
         if key not in self._modules:
-            self._modules[key] = build_test_module(key, host_tests, item.config.rootpath)
+            self._modules[key] = build_test_module(key, host_tests(item), item.config.rootpath)
         return self._modules[key]
 
     def _setup_error(self, item: pytest.Item, reason: str) -> BoardSetupError:
