@@ -5,16 +5,16 @@ import sys as _mfs_sys
 
 
 def _mfs_esc(b):
-    return b.replace(b"\x10", b"\x10e").replace(b"\x04", b"\x10d").replace(b">", b"\x10g")
+    return b.replace(b'\x10', b'\x10e').replace(b'\x04', b'\x10d').replace(b'>', b'\x10g')
 
 
 def _mfs_bread(p, n, sha):
     if _mfs_isdir(p):
         raise OSError(21)
     w = _mfs_sys.stdout.buffer.write
-    w(str(_mfs_os.stat(p)[6]).encode() + b"\n")
+    w(str(_mfs_os.stat(p)[6]).encode() + b'\n')
     h = _mfs_hl.sha256() if sha else None
-    f = open(p, "rb")
+    f = open(p, 'rb')
     try:
         while 1:
             b = f.read(n)
@@ -25,6 +25,6 @@ def _mfs_bread(p, n, sha):
             w(_mfs_esc(b))
     finally:
         f.close()
-    w(b"\x10z")
+    w(b'\x10z')
     if h is not None:
         w(_mfs_esc(h.digest()))

@@ -7,7 +7,7 @@ except ImportError:
 
 def _mfs_sha(p, buf):
     h = _mfs_hl.sha256()
-    f = open(p, "rb")
+    f = open(p, 'rb')
     while 1:
         n = f.readinto(buf)
         if not n:

@@ -24,9 +24,9 @@ def _mfs_ls(p):
 
 def _mfs_mkdir(p, parents, exist_ok):
     if parents:
-        q = ""
-        for part in p.split("/")[1:-1]:
-            q += "/" + part
+        q = ''
+        for part in p.split('/')[1:-1]:
+            q += '/' + part
             try:
                 _mfs_os.mkdir(q)
             except OSError as e:
@@ -43,7 +43,7 @@ def _mfs_rmtree(p):
     if not _mfs_isdir(p):
         raise OSError(20)
     for n in _mfs_os.listdir(p):
-        q = p.rstrip("/") + "/" + n
+        q = p.rstrip('/') + '/' + n
         if _mfs_isdir(q):
             _mfs_rmtree(q)
         else:

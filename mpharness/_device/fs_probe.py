@@ -3,9 +3,8 @@
 def _mfs_probe():
     import os
     import sys
-
-    has = [hasattr(os, n) for n in ("stat", "ilistdir", "rename", "mkdir")]
-    for names in (("binascii", "ubinascii"), ("hashlib", "uhashlib")):
+    has = [hasattr(os, n) for n in ('stat', 'ilistdir', 'rename', 'mkdir')]
+    for names in (('binascii', 'ubinascii'), ('hashlib', 'uhashlib')):
         found = 0
         for n in names:
             try:
@@ -17,12 +16,11 @@ def _mfs_probe():
         has.append(found)
     try:
         import gc
-
         gc.collect()
         has.append(gc.mem_free())
     except (ImportError, AttributeError):
         has.append(0)
-    out = getattr(sys, "stdout", None)
-    impl = getattr(sys, "implementation", None)
-    has.append(hasattr(out, "buffer") and getattr(impl, "name", "") == "micropython")
+    out = getattr(sys, 'stdout', None)
+    impl = getattr(sys, 'implementation', None)
+    has.append(hasattr(out, 'buffer') and getattr(impl, 'name', '') == 'micropython')
     print(repr(tuple(has)))

@@ -13,7 +13,7 @@ def _mfs_read(p, n, enc):
     if _mfs_isdir(p):
         raise OSError(21)
     print(_mfs_os.stat(p)[6])
-    f = open(p, "rb")
+    f = open(p, 'rb')
     while 1:
         b = f.read(n)
         if not b:

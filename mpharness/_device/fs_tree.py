@@ -4,11 +4,11 @@ def _mfs_tree(root, sha):
     buf = bytearray(1024) if sha else None
     if not _mfs_isdir(root):
         raise OSError(20)
-    todo = [root.rstrip("/") or ""]
+    todo = [root.rstrip('/') or '']
     while todo:
         d = todo.pop()
-        for n in _mfs_os.listdir(d or "/"):
-            q = d + "/" + n
+        for n in _mfs_os.listdir(d or '/'):
+            q = d + '/' + n
             s = _mfs_os.stat(q)
             if s[0] & 0x4000:
                 todo.append(q)

@@ -5,6 +5,6 @@ def _mfs_wp(o, b, d):
     h = _mfs_hl.sha256(str(o).encode())
     h.update(b)
     if h.digest()[:8] != d:
-        raise ValueError("mph-damaged")
+        raise ValueError('mph-damaged')
     _mfs_f.seek(o)
     _mfs_w(b)

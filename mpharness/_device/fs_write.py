@@ -8,8 +8,6 @@ except ImportError:
     except ImportError:
         _mfs_b = None
 _mfs_a = _mfs_b and _mfs_b.a2b_base64
-
-
 def _mfs_wopen(p, tmp):
     global _mfs_f, _mfs_w
     try:
@@ -18,7 +16,7 @@ def _mfs_wopen(p, tmp):
     except OSError as e:
         if e.args[0] == 21:
             raise e
-    _mfs_f = open(tmp, "wb")
+    _mfs_f = open(tmp, 'wb')
     _mfs_w = _mfs_f.write
 
 
@@ -47,9 +45,9 @@ def _mfs_mv(a, b):
     # Rename a over b (same directory) by name from inside the directory: the unix port's
     # VfsPosix, mounted below /, garbles two absolute paths. FAT cannot rename over a file.
     c = _mfs_os.getcwd()
-    _mfs_os.chdir(a.rsplit("/", 1)[0] or "/")
+    _mfs_os.chdir(a.rsplit('/', 1)[0] or '/')
     try:
-        a, b = a.rsplit("/", 1)[1], b.rsplit("/", 1)[1]
+        a, b = a.rsplit('/', 1)[1], b.rsplit('/', 1)[1]
         try:
             _mfs_os.rename(a, b)
         except OSError:

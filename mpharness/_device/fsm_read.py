@@ -1,9 +1,8 @@
 # Reading on small boards without binascii: the size, then one repr(bytes) line per chunk.
 def _mfs_rd(p, n):
     import os
-
     print(os.size(p))
-    f = open(p, "rb")
+    f = open(p, 'rb')
     while 1:
         b = f.read(n)
         if not b:

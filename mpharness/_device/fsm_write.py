@@ -3,7 +3,7 @@
 def _mfs_ws(p):
     global _mfs_f, _mfs_e
     _mfs_e = None
-    _mfs_f = open(p, "wb")
+    _mfs_f = open(p, 'wb')
 
 
 def _mfs_w(l):
@@ -11,7 +11,7 @@ def _mfs_w(l):
     if _mfs_e:
         return
     try:
-        s = l.split("%")
+        s = l.split('%')
         _mfs_f.write(s[0])
         for t in s[1:]:
             _mfs_f.write(bytes([int(t[:2], 16)]))

@@ -29,7 +29,7 @@ BACKSPACE = (8, 127)
 def write(data):
     view = memoryview(data)
     while view:
-        view = view[os.write(1, view) :]
+        view = view[os.write(1, view):]
 
 
 class Out:
@@ -77,7 +77,7 @@ class Inbox:
                     return
                 if self.running and CTRL_C in chunk:
                     self.running = False
-                    chunk = chunk[chunk.rindex(CTRL_C) + 1 :]
+                    chunk = chunk[chunk.rindex(CTRL_C) + 1:]
                     signal.pthread_kill(self.main, signal.SIGINT)
                 self.data += chunk
                 self.cond.notify_all()
@@ -242,36 +242,19 @@ class Agent:
 
 def friendly_banner():
     version = sys.version.split()[0]
-    return (
-        'CPython %s (mpharness agent) on %s\r\nType "help()" for more information.\r\n>>> '
-        % (version, sys.platform)
-    ).encode()
+    return ("CPython %s (mpharness agent) on %s\r\nType \"help()\" for more information.\r\n>>> "
+            % (version, sys.platform)).encode()
 
 
 # -- ?micropython: the unix port on a pty here, bytes forwarded, exit = soft reset -------------
 def configure_tty(fd):
     import termios
-
     iflag, oflag, cflag, lflag, ispeed, ospeed, cc = termios.tcgetattr(fd)
-    iflag &= ~(
-        termios.IXON
-        | termios.IXOFF
-        | termios.ICRNL
-        | termios.INLCR
-        | termios.IGNCR
-        | termios.ISTRIP
-        | termios.BRKINT
-        | termios.INPCK
-    )
+    iflag &= ~(termios.IXON | termios.IXOFF | termios.ICRNL | termios.INLCR | termios.IGNCR
+               | termios.ISTRIP | termios.BRKINT | termios.INPCK)
     oflag &= ~termios.OPOST
-    lflag &= ~(
-        termios.ECHO
-        | termios.ECHOE
-        | termios.ECHOK
-        | termios.ECHONL
-        | termios.ICANON
-        | termios.IEXTEN
-    )
+    lflag &= ~(termios.ECHO | termios.ECHOE | termios.ECHOK | termios.ECHONL | termios.ICANON
+               | termios.IEXTEN)
     lflag |= termios.ISIG  # a 0x03 reaches running code as SIGINT
     cc = list(cc)
     cc[termios.VINTR] = b"\x03"
@@ -288,7 +271,6 @@ class UnixPort:
 
     def __init__(self, exe):
         import pty
-
         pid, master = pty.fork()
         if pid == 0:
             try:
@@ -304,7 +286,6 @@ class UnixPort:
     def expect(self, marker):
         import select
         import time
-
         seen, end = b"", time.monotonic() + self.START_TIMEOUT
         while marker not in seen:
             ready, _, _ = select.select([self.master], [], [], max(0.0, end - time.monotonic()))
@@ -323,7 +304,6 @@ class UnixPort:
     def interrupt(self):
         """Ctrl-C: the pty raises SIGINT while ISIG is on; raw-paste turns it off, so signal."""
         import termios
-
         try:
             isig = termios.tcgetattr(self.master)[3] & termios.ISIG
         except termios.error:
@@ -359,7 +339,6 @@ def sigint_caught(pid):
 def serve_unix_port(exe, stdin_fd):
     """Forward stdin/stdout to the unix port; restart it (soft reboot) whenever it exits."""
     import select
-
     port = UnixPort(exe)
     write(RAW_BANNER)
     try:
