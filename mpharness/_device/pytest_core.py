@@ -32,11 +32,22 @@ class XFailed(Failed):
     pass
 
 
-def _outcome(e):
-    # the result payload of a test that ended in a skip/xfail (called after the test ended)
-    r = str(e.args[0]) if e.args else ""
+# The test program's steps (pytest_call.py), as functions to keep the program short: a
+# micro:bit takes at most 63 bytes at once, so every byte of the per-test program costs.
+def b():
+    # before the test: forget the matches of an earlier test (isolation module/session)
+    while _mph_m:
+        _mph_m.pop()
+def o(e):
+    # the result of a test that ended in an outcome exception: skip/xfail, else re-raised
+    r = str(e.args[0]) if e.args else ''
     if isinstance(e, XFailed):
-        return "xfail:" + r
+        return 'xfail:' + r
     if isinstance(e, Skipped):
-        return "skip:" + r
-    return None
+        return 'skip:' + r
+    raise e
+def e(n, r):
+    # print the result frame \x1e NONCE : LEN : PAYLOAD \x1f (matches on a line of their own)
+    if _mph_m:
+        r += '\n' + repr(_mph_m)
+    print('\x1e%d:%d:%s\x1f' % (n, len(r), r))

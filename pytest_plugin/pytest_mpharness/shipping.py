@@ -701,40 +701,40 @@ def call_program(
         teardown_method: call its ``teardown_method(method)`` afterwards, whatever happened.
         folder: the board folder holding the modules (put first on ``sys.path`` unless ``/``).
     """
-    items = ", ".join(f"{name!r}: {text}" for name, text in kwargs.items())
-    args = f"**{{{items}}}" if items else ""
-    mod = module.image.name
+    args = ",".join(f"{name}={text}" for name, text in kwargs.items())
     if class_name is None:
-        lines = [f"{mod}.{func_name}({args})"]
+        lines = [f"_M.{func_name}({args})"]
     else:
-        method = f"_mph_c.{func_name}"
-        lines = [f"_mph_c = {mod}.{class_name}()"]
+        method = f"_C.{func_name}"
+        lines = [f"_C=_M.{class_name}()"]
         if setup_method:
-            lines.append(f"_mph_c.setup_method({method})")
+            lines.append(f"_C.setup_method({method})")
         if teardown_method:
-            lines += [
-                "try:",
-                f" {method}({args})",
-                "finally:",
-                f" _mph_c.teardown_method({method})",
-            ]
+            lines += ["try:", f" {method}({args})", "finally:", f" _C.teardown_method({method})"]
         else:
             lines.append(f"{method}({args})")
     runtime = {m.name[:6]: m.name for m in runtime_modules()}
-    ours = [n for n in module.preload if n in runtime.values()]
+    wanted = set(module.preload)
+    imports = []
+    if runtime["_mphpy"] in wanted:  # the stand-in's raises/approx: the real ones, no wrapper
+        parts = []
+        for prefix, alias, attr, real in (
+            ("_mphap", "_A", "approx", "Approx"),
+            ("_mphrs", "_Q", "raises", "raises"),
+        ):
+            if runtime[prefix] in wanted:
+                imports.append(f"{runtime[prefix]} as {alias}")
+                parts.append(f"_S.{attr}={alias}.{real}")
+        imports.append(f"{runtime['_mphpy']} as _S")
+        setup = ";".join(["import " + ",".join(imports), *parts]) + ";"
+    else:
+        setup = ""
     users = [n for n in module.preload if n not in runtime.values()]
-    imports = "import " + ", ".join(ours)
-    shim = runtime["_mphpy"]
-    if shim in ours:  # the stand-in's raises/approx: the real ones, no wrapper
-        for prefix, attr, real in (("_mphrs", "raises", "raises"), ("_mphap", "approx", "Approx")):
-            if runtime[prefix] in ours:
-                imports += f";{shim}.{attr}={runtime[prefix]}.{real}"
-    imports += ";import " + ", ".join(users)
-    template = device_helper("pytest_call.py").replace("IMPORTS", imports, 1)
+    setup += "import " + ",".join([*users[:-1], f"{users[-1]} as _M"])
+    template = device_helper("pytest_call.py").replace("IMPORTS", setup, 1)
     if folder != "/":
         template = (
-            f"import sys\nif {folder!r} not in sys.path:\n sys.path.insert(0, {folder!r})\n"
-            + template
+            f"import sys\nif {folder!r} not in sys.path:sys.path.insert(0,{folder!r})\n" + template
         )
     head, _, tail = template.partition("TEST_CALL")
     indent = head[head.rfind("\n") + 1 :]

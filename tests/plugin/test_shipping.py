@@ -139,9 +139,11 @@ def test_helper_modules_beside_the_test_are_shipped(tmp_path):
 def test_program_imports_in_dependency_order_and_calls_methods(source, tmp_path):
     module = build_test_module(source, frozenset({"test_host"}), tmp_path)
     text = call_program(module, "test_y", 123456789, {"n": "1"}, "TestK", True, True)
-    assert f"_mph_c = {module.image.name}.TestK()" in text
-    assert "_mph_c.setup_method(_mph_c.test_y)" in text
-    assert "_mph_c.teardown_method(_mph_c.test_y)" in text
+    assert f"import {module.image.name} as _M" in text
+    assert "_C=_M.TestK()" in text
+    assert "_C.setup_method(_C.test_y)" in text
+    assert "_C.teardown_method(_C.test_y)" in text
+    assert "_C.test_y(n=1)" in text
     assert "123456789" in text
     compile(text, "<program>", "exec")  # valid Python
 
