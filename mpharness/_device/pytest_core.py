@@ -1,16 +1,18 @@
-# The core of on-board tests (module _mphpt<hash> on the board): the assert helper and pytest's
-# outcome exceptions, imported by every test program. Kept tiny: a micro:bit compiles it
-# after every soft reset in about 9 KB of heap. MicroPython 1.9 compatible: no f-strings, no
-# type hints, no extra call depth (a micro:bit allows about 5 nested Python calls).
+# The board's pytest (module _mphpt<hash> on the board), imported by every test program: a test
+# module's `import pytest` / `from pytest import ...` is rewritten to import it. pytest's
+# outcome exceptions, skip, fail, xfail, importorskip, and the test program's steps. raises
+# and approx live in modules of their own (pytest_raises.py, pytest_approx.py): the program
+# imports them only when the test's code names them and sets this module's raises/approx.
+# pytest.mark, fixture and param stay on the host (the host leaves out the code using them).
+# Kept tiny: a micro:bit compiles it after every soft reset in about 9 KB of heap.
+# MicroPython 1.9 compatible: no f-strings, no type hints, no extra call depth (a micro:bit
+# allows about 5 nested Python calls).
 #
 # The host rewrites `assert L == R, M` into the statement list
-#     _mph_a = (L); _mph_b = (R); assert _mph_a == _mph_b, ((M), '==', repr(_mph_a)[:_mph_n], ...)
+#     _mph_a = (L); _mph_b = (R); assert _mph_a == _mph_b, ((M), '==', repr(_mph_a), repr(_mph_b))
 # so M and the reprs are evaluated only on failure, as in Python, and no Python function is
 # called (a call level of its own overflowed the micro:bit's C stack in helpers). The board
 # prints AssertionError with that 4-tuple (message or None, operator, repr(L), repr(R)).
-import sys
-
-_mph_n = 800 if sys.platform == "microbit" else 20000
 # raises(match=...) / ExceptionInfo.match(): (pattern, message) pairs the host checks
 _mph_m = []
 
@@ -32,6 +34,17 @@ class XFailed(Failed):
     pass
 
 
+def skip(reason=''):
+    raise Skipped(reason)
+def fail(reason=''):
+    raise Failed(reason)
+def xfail(reason=''):
+    raise XFailed(reason)
+def importorskip(modname, minversion=None, reason=None):
+    try:
+        return __import__(modname)
+    except ImportError:
+        raise Skipped(reason or ('could not import ' + repr(modname)))
 # The test program's steps (pytest_call.py), as functions to keep the program short: a
 # micro:bit takes at most 63 bytes at once, so every byte of the per-test program costs.
 def b():

@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 On-board tests import modules from the board's folder ``/_mph`` (the root on a flat
 filesystem such as the micro:bit's; see ``shipping.py``): the pytest
-core and pytest stand-in (``_mphpt<hash>``, ``_mphpy<hash>``...), the test module's image
+board's pytest (``_mphpt<hash>``, ``_mphrs``/``_mphap`` for raises/approx), the module image
 ``_mphm<path hash><content hash>`` and rootdir-local helper modules under their own names.
 Files survive a soft reset, so each one is written when it is missing or changed and then
 costs nothing per test.
@@ -23,27 +23,24 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from pytest_mpharness.shipping import BoardModule, digest
+from pytest_mpharness.shipping import MARKER_PREFIX, BoardModule, digest
 
 if TYPE_CHECKING:
     from mpharness import Board
 
 log = logging.getLogger("pytest_mpharness")
 
-#: Name prefixes of mpharness' own board modules (content hash follows).
-OWN_PREFIXES = ("_mphpt", "_mphpy", "_mphrs", "_mphap", "_mphre")
-TEST_MODULE_PREFIX = "_mphm"
-MARKER_PREFIX = "_mphk"
-#: Length of the test file's path hash inside a module image name (see shipping.py).
-PATH_HASH = 4
+#: Free heap (bytes, after a reset) below which a board gets one image per test
+#: (``shipping.py``, ``only``) instead of one per test module.
+SMALL_HEAP = 64 * 1024
 #: Where the modules live on boards with folders (put first on ``sys.path`` by the program).
 FOLDER = "/_mph"
 
 
-def marker_name(module: BoardModule) -> tuple[str, str]:
-    """(the marker file of a helper module's current content, the prefix of all its markers)."""
-    prefix = MARKER_PREFIX + digest(module.name, 4)
-    return prefix + digest(module.text, 6), prefix
+def marker_name(module: BoardModule) -> str:
+    """The marker file of a helper module's current content (its family is the prefix of
+    all its markers)."""
+    return module.family + digest(module.text, 6)
 
 
 class BoardFileCache:
@@ -54,6 +51,8 @@ class BoardFileCache:
         self._names: set[str] = set()
         #: the board folder the modules live in (see :meth:`folder`)
         self.where = "/"
+        #: the board's heap is small: one image per test (see :data:`SMALL_HEAP`)
+        self.small = False
         #: files written during this run (for the report: "written" vs "cached")
         self.written = 0
 
@@ -62,8 +61,14 @@ class BoardFileCache:
         """``/`` on a flat filesystem (micro:bit), else the folder :data:`FOLDER`."""
         return "/" if board.fs.caps().flat else FOLDER
 
+    def prepare(self, board: Board) -> None:
+        """Learn the board (folder, heap size, files) if it is not the one seen last."""
+        self._listing(board)
+
     def _listing(self, board: Board) -> set[str]:
         if board is not self._board:
+            free = board.eval("__import__('gc').mem_free()", timeout=5.0)
+            self.small = isinstance(free, int) and free < SMALL_HEAP
             self.where = self.folder(board)
             if self.where != "/":
                 board.fs.mkdir(self.where, exist_ok=True)
@@ -80,26 +85,21 @@ class BoardFileCache:
         names = self._listing(board)
         lines: list[str] = []
         for module in modules:
-            if module.source is None or module.name.startswith(TEST_MODULE_PREFIX):
+            data = module.text.encode("utf-8")
+            if module.source is None or not module.family.startswith(MARKER_PREFIX):
                 if module.filename in names:
                     continue
-                self._write(board, module.filename, module.text.encode("utf-8"), names)
-                self._drop_stale(board, names, self._family(module.name), keep=module.filename)
+                self._write(board, module.filename, data, names)
+                self._drop_stale(board, names, module.family, keep=module.filename)
             else:
-                marker, prefix = marker_name(module)
+                marker = marker_name(module)
                 if marker in names and module.filename in names:
                     continue
-                self._write(board, module.filename, module.text.encode("utf-8"), names)
-                self._drop_stale(board, names, prefix, keep=marker)
+                self._write(board, module.filename, data, names)
+                self._drop_stale(board, names, module.family, keep=marker)
                 self._write(board, marker, b"1", names)
-            lines.append(f"wrote {module.filename} ({len(module.text)} bytes) to the board")
+            lines.append(f"wrote {module.filename} ({len(data)} bytes) to the board")
         return lines
-
-    @staticmethod
-    def _family(name: str) -> str:
-        if name.startswith(TEST_MODULE_PREFIX):
-            return name[: len(TEST_MODULE_PREFIX) + PATH_HASH]
-        return next((p for p in OWN_PREFIXES if name.startswith(p)), name)
 
     def _write(self, board: Board, filename: str, data: bytes, names: set[str]) -> None:
         board.fs.write_bytes(self._path(filename), data)

@@ -416,8 +416,10 @@ def _run_on_board(item: pytest.Function, session: BoardSession) -> None:
     where = (str(path), (line or 0) + 1)
     nonce = new_nonce()
     try:
-        module = session.test_module(item, _host_tests)
         class_name, setup, teardown = _call_target(item)
+        session.files.prepare(board)
+        only = (class_name or item.originalname) if session.files.small else None
+        module = session.test_module(item, _host_tests, only)
         if class_name is None:
             module.source.check_decorators(item.originalname)
         kwargs = _board_arguments(item)

@@ -90,7 +90,8 @@ class BoardSession:
         self.needs_recovery = False
         self._scope_key: object = None
         self._prepared: object = None
-        self._modules: dict[str, TestModule] = {}
+        self._modules: dict[tuple[str, str | None], TestModule] = {}
+        self._host_tests: dict[str, frozenset[str]] = {}
         #: module files on the board (pytest stand-in, test module images, helpers)
         self.files = BoardFileCache()
         self._recorded = False
@@ -365,7 +366,10 @@ class BoardSession:
             self._prepared = None
 
     def test_module(
-        self, item: pytest.Item, host_tests: Callable[[pytest.Item], frozenset[str]]
+        self,
+        item: pytest.Item,
+        host_tests: Callable[[pytest.Item], frozenset[str]],
+        only: str | None = None,
     ) -> TestModule:
         """The board modules of ``item``'s test file (built once per run).
 
@@ -373,12 +377,18 @@ class BoardSession:
             item: a test of the file.
             host_tests: gives the top-level names of the file's tests that run on the host
                 (called once per file).
+            only: build the image of this one test (function or class) of the file.
         """
         from pytest_mpharness.shipping import build_test_module
 
-        key = str(item.path)
+        path = str(item.path)
+        key = (path, only)
         if key not in self._modules:
-            self._modules[key] = build_test_module(key, host_tests(item), item.config.rootpath)
+            if path not in self._host_tests:
+                self._host_tests[path] = host_tests(item)
+            self._modules[key] = build_test_module(
+                path, self._host_tests[path], item.config.rootpath, only
+            )
         return self._modules[key]
 
     def _setup_error(self, item: pytest.Item, reason: str) -> BoardSetupError:

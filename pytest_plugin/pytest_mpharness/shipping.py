@@ -8,8 +8,8 @@ the way an import does, in source order: the module is sent as a file (a *module
 test (``mpharness/_device/pytest_call.py``). The image is the test file, line for line, with
 these changes (each keeps every other line where it was, so board tracebacks need no map):
 
-* ``import pytest`` / ``from pytest import ...`` import the board's pytest stand-in
-  (``pytest_shim.py``, sent as ``_mphpy<hash>.py``; see :func:`runtime_modules`); imports of
+* ``import pytest`` / ``from pytest import ...`` import the board's pytest
+  (``pytest_core.py``, sent as ``_mphpt<hash>.py``; see :func:`runtime_modules`); imports of
   ``_pytest``, ``mpharness``, ``pytest_mpharness`` and ``__future__`` are left out (``pass``
   where a block needs one).
 * What only the host uses is left out: fixtures, ``pytestmark``/``pytest_plugins``, tests that
@@ -19,10 +19,9 @@ these changes (each keeps every other line where it was, so board tracebacks nee
   ``subprocess`` used by host-driven tests in the same file stay on the host. Every other
   top-level statement (calls, ``X.append(...)``, ``D[k] = v``, ``Cls.attr = v``, ``for``,
   ``if``, ``try``) runs on the board, in source order, with the definitions it reads.
-* Every ``assert`` inside a function is rewritten to carry the compared values' reprs in its
-  message when it fails (:meth:`ModuleSource._rewrite_assert`); their length limit
-  ``_mph_n`` is imported by a last added line (functions look names up when they run, so the
-  line numbers before it stay the test file's).
+* Docstrings and comments are left out (less to send, compile and keep in a small heap).
+* Every ``assert`` inside a function is rewritten, on its own line, to carry the compared
+  values' reprs in its message when it fails (:meth:`ModuleSource._rewrite_assert`).
 * Decorators of on-board tests that are not pytest's are kept and run on the board; one that
   names something the board cannot have is a :class:`ShippingError`, never dropped.
 
@@ -49,6 +48,8 @@ from pathlib import Path
 HOST_ONLY_MODULES = frozenset({"_pytest", "pytest_mpharness", "mpharness", "__future__"})
 #: Module-level names that belong to pytest and never go to the board.
 HOST_ONLY_NAMES = frozenset({"pytestmark", "pytest_plugins"})
+#: Name prefix of the marker files that record a helper module's content on the board.
+MARKER_PREFIX = "_mphk"
 #: Files that are never shipped as helper modules.
 NEVER_SHIPPED = frozenset({"conftest"})
 _COMPARE_OPS: dict[type[ast.cmpop], str] = {
@@ -99,7 +100,7 @@ class BoardModule:
     """A module file the board imports.
 
     Attributes:
-        name: module name on the board (the file is ``name + ".py"`` in the board's root).
+        name: module name on the board (the file is ``name + ".py"``).
         text: the file's content.
         source: the host file whose lines it keeps (None for mpharness' own modules).
         plain_asserts: line -> expression source of each rewritten non-comparison assert.
@@ -109,6 +110,8 @@ class BoardModule:
     text: str
     source: str | None = None
     plain_asserts: dict[int, str] = field(default_factory=dict, compare=False)
+    #: name prefix shared by the other versions of this module (removed when it is written)
+    family: str = ""
 
     @property
     def filename(self) -> str:
@@ -121,37 +124,36 @@ RUNTIME_FILES = (
     ("pytest_core.py", "_mphpt"),
     ("pytest_approx.py", "_mphap"),
     ("pytest_raises.py", "_mphrs"),
-    ("pytest_shim.py", "_mphpy"),
 )
 
 
 @lru_cache(maxsize=1)
 def runtime_modules() -> tuple[BoardModule, ...]:
-    """mpharness' board modules: the core every test program imports (``_mphpt``: assert
-    helper, outcome exceptions), the pytest stand-in a test module's ``import pytest``
-    becomes (``_mphpy``) and what it loads on demand (``raises``, ``approx``).
-    Each name ends in its content hash; placeholders such as ``_MPHRE`` in a file are replaced
-    by the board names of the modules written before it."""
+    """mpharness' board modules: the board's pytest (``_mphpt``: outcome exceptions, skip,
+    fail, xfail, importorskip, the test program's steps), which every test program imports
+    and a test module's ``import pytest`` becomes, then ``approx`` and ``raises``, imported
+    only when the test's code names them. Each name ends in its content hash; a placeholder
+    such as ``_MPHPT`` in a file is replaced by the board name of a module before it."""
     modules: list[BoardModule] = []
     names: dict[str, str] = {}
     for filename, prefix in RUNTIME_FILES:
         text = device_helper(filename)
         for placeholder, name in names.items():
             text = text.replace(placeholder, name)
-        module = BoardModule(prefix + digest(text), text)
+        module = BoardModule(prefix + digest(text), text, family=prefix)
         names[prefix.upper()] = module.name
         modules.append(module)
     return tuple(modules)
 
 
 def core_name() -> str:
-    """The board module name of the core (assert helper, outcome exceptions)."""
+    """The board module name of the board's pytest."""
     return runtime_modules()[0].name
 
 
-def shim_name() -> str:
-    """The board module name of the pytest stand-in."""
-    return runtime_modules()[-1].name
+#: runtime modules imported on demand: (prefix, a word the test's code names, program alias,
+#: the attribute of the board's pytest set to it, the module's object for it)
+ON_DEMAND = (("_mphap", "approx", "_A", "Approx"), ("_mphrs", "raises", "_Q", "raises"))
 
 
 # ------------------------------------------------------------------------- analysis helpers
@@ -224,8 +226,8 @@ def _is_pure_binding(stmt: ast.stmt) -> bool:
 
 
 def _asserts_in_functions(tree: ast.AST) -> list[ast.Assert]:
-    """Asserts inside function bodies (module- and class-level ones run at import and keep
-    Python's plain assert: ``_mph_n`` is imported only at the end of the module)."""
+    """Asserts inside function bodies (module- and class-level ones keep Python's plain
+    assert: they run at import, before any test)."""
     found: list[ast.Assert] = []
     stack: list[tuple[ast.AST, bool]] = [(tree, False)]
     while stack:
@@ -260,10 +262,17 @@ class ModuleSource:
         path: the file.
         host_tests: top-level names of tests that run on the host (left out of the image).
         keep_all: keep every statement (helper modules are imported whole, like on the host).
+        only: keep this one test (function or class) of the file, not every test: the image
+            for one test, for boards with a small heap (the module state is the same: every
+            statement that changes it is still kept).
     """
 
     def __init__(
-        self, path: str | Path, host_tests: frozenset[str] = frozenset(), keep_all: bool = False
+        self,
+        path: str | Path,
+        host_tests: frozenset[str] = frozenset(),
+        keep_all: bool = False,
+        only: str | None = None,
     ) -> None:
         self.path = str(path)
         with tokenize.open(self.path) as handle:
@@ -273,6 +282,7 @@ class ModuleSource:
         self.raw = [line.encode("utf-8") for line in self.lines]
         self.host_tests = host_tests
         self.keep_all = keep_all
+        self.only = only
         self.pytest_names = self._pytest_names()
         self._kept: list[ast.stmt] | None = None
 
@@ -360,7 +370,9 @@ class ModuleSource:
             else:
                 pending.append(stmt)
         for stmt in candidates:
-            if isinstance(stmt, _DEFS) and self._is_test_name(stmt.name):
+            if not isinstance(stmt, _DEFS):
+                continue
+            if stmt.name == self.only or (self.only is None and self._is_test_name(stmt.name)):
                 pending.append(stmt)
         seen: set[str] = set()
         while pending:
@@ -420,7 +432,7 @@ class ModuleSource:
         return names
 
     # ------------------------------------------------------------ the image text
-    def image(self, name: str) -> BoardModule:
+    def image(self, name: str, family: str = "") -> BoardModule:
         """The board module ``name`` built from this file (see the module docstring)."""
         kept = {id(s) for s in self.kept()}
         edits: list[_Edit] = []
@@ -439,12 +451,34 @@ class ModuleSource:
                         edits.append(edit)
             for node in _asserts_in_functions(stmt):
                 edits.append(self._rewrite_assert(node, plain))
+        edits.extend(self._docstrings(kept))
         edits.extend(self._comments(edits))
         body = self._apply(edits).decode("utf-8")
         if not body.endswith("\n"):
             body += "\n"
-        body += f"from {core_name()} import _mph_n\n"
-        return BoardModule(name, body, self.path, plain)
+        return BoardModule(name, body, self.path, plain, family)
+
+    def _docstrings(self, kept: set[int]) -> list[_Edit]:
+        """Edits turning docstrings (module, kept classes and functions) into ``(0)`` padded
+        with newlines: a no-op the compiler drops, same lines, never an empty body."""
+        owners: list[ast.AST] = [self.tree]
+        for stmt in self.tree.body:
+            if id(stmt) in kept:
+                owners.extend(n for n in ast.walk(stmt) if isinstance(n, (*_DEFS, ast.Module)))
+        out: list[_Edit] = []
+        for owner in owners:
+            body = getattr(owner, "body", [])
+            first = body[0] if body else None
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
+                node = first.value
+                end = node.end_lineno or node.lineno
+                text = b"(0" + b"\n" * (end - node.lineno) + b")"
+                out.append((node.lineno, node.col_offset, end, node.end_col_offset or 0, text))
+        return out
 
     def _comments(self, edits: list[_Edit]) -> list[_Edit]:
         """Edits removing comments outside the other edits (less to send and compile)."""
@@ -490,7 +524,7 @@ class ModuleSource:
         tops = _top_module(node)
         if not any(t == "pytest" or t in HOST_ONLY_MODULES for t in tops):
             return None
-        shim = shim_name()
+        shim = core_name()
         if isinstance(node, ast.ImportFrom):
             if tops[0] != "pytest" or node.module != "pytest":
                 return self._blank(node, top=False)
@@ -543,15 +577,15 @@ class ModuleSource:
         """An edit turning ``assert`` into a statement list on the assert's first line.
 
         ``assert L op R, M`` becomes ``_mph_a=(L);_mph_b=(R);assert _mph_a op _mph_b,((M),
-        'op',repr(_mph_a)[:_mph_n],repr(_mph_b)[:_mph_n])``; other asserts ``_mph_a=(X);assert
-        _mph_a,((M),'',repr(_mph_a)[:_mph_n],None)``, with multi-line parts flattened
+        'op',repr(_mph_a),repr(_mph_b))``; other asserts ``_mph_a=(X);assert
+        _mph_a,((M),'',repr(_mph_a),None)``, with multi-line parts flattened
         (:meth:`flat`). ``==``/``!=`` against ``approx(...)`` on the right are evaluated as
         ``R op L`` (a micro:bit float does not defer to ``Approx.__eq__``). Newlines before
         the closing parenthesis keep the statement as many lines long as the original.
         """
         test = node.test
         msg = b"None" if node.msg is None else b"(" + self.flat(node.msg) + b")"
-        cut = b"[:_mph_n]"
+        cut = b""
         if isinstance(test, ast.Compare) and len(test.ops) == 1:
             op = _COMPARE_OPS[type(test.ops[0])].encode()
             right = self.flat(test.comparators[0])
@@ -625,17 +659,20 @@ class TestModule:
 
 
 def build_test_module(
-    path: str | Path, host_tests: frozenset[str], rootdir: str | Path
+    path: str | Path, host_tests: frozenset[str], rootdir: str | Path, only: str | None = None
 ) -> TestModule:
     """Parse a test module and the rootdir-local modules it imports, into board modules.
+
+    ``only``: the image holds just this test (see :class:`ModuleSource`).
 
     Raises:
         SyntaxError, OSError: the file (or a helper) cannot be read or parsed.
     """
     path = Path(path).resolve()
     root = Path(rootdir).resolve()
-    source = ModuleSource(path, host_tests)
-    image = source.image(f"_mphm{digest(str(path), 4)}{digest(source.text, 6)}")
+    source = ModuleSource(path, host_tests, only=only)
+    family = "_mphm" + digest(str(path), 4) + ("" if only is None else digest(only, 4))
+    image = source.image(family + digest(source.text, 6), family)
     modules: list[BoardModule] = [*runtime_modules()]
     helpers: list[BoardModule] = []
     pending = sorted(source.imported_modules())
@@ -649,7 +686,7 @@ def build_test_module(
         if found is None or found.resolve() == path:
             continue
         helper = ModuleSource(found, keep_all=True)
-        helpers.append(helper.image(name))
+        helpers.append(helper.image(name, MARKER_PREFIX + digest(name, 4)))
         pending.extend(sorted(helper.imported_modules()))
     helpers.reverse()  # a helper's own imports come before it
     return TestModule(
@@ -662,20 +699,13 @@ def _preload(helpers: list[BoardModule], image: BoardModule) -> list[str]:
     imports in the middle of another's import on the C stack, which a micro:bit does not
     have room for, so every module is imported from the program's top level, dependencies
     first, and later imports of it only look it up."""
-    runtime = {m.name: m for m in runtime_modules()}
-    core, *_, shim = runtime.values()
-    texts = " ".join(m.text for m in [*helpers, image])
-    wanted = [core.name]
-    if shim.name in texts:
-        wanted.append(shim.name)
-        words = set(re.findall(r"[A-Za-z_]\w*", texts))
-        for name, feature in (("_mphrs", "raises"), ("_mphap", "approx")):
-            if feature in words:
-                wanted.append(next(n for n in runtime if n.startswith(name)))
-    order = [m.name for m in runtime_modules() if m.name in wanted]
-    # the stand-in last of mpharness' modules: the program points its raises/approx at the
-    # real ones before the test module binds them (from pytest import raises)
-    return [*order, *(h.name for h in helpers), image.name]
+    words = set(re.findall(r"[A-Za-z_]\w*", " ".join(m.text for m in [*helpers, image])))
+    runtime = runtime_modules()
+    wanted = [runtime[0].name]
+    for prefix, word, _, _ in ON_DEMAND:
+        if word in words:
+            wanted.append(next(m.name for m in runtime if m.name.startswith(prefix)))
+    return [*wanted, *(h.name for h in helpers), image.name]
 
 
 # ------------------------------------------------------------------------- one test
@@ -714,21 +744,10 @@ def call_program(
         else:
             lines.append(f"{method}({args})")
     runtime = {m.name[:6]: m.name for m in runtime_modules()}
-    wanted = set(module.preload)
-    imports = []
-    if runtime["_mphpy"] in wanted:  # the stand-in's raises/approx: the real ones, no wrapper
-        parts = []
-        for prefix, alias, attr, real in (
-            ("_mphap", "_A", "approx", "Approx"),
-            ("_mphrs", "_Q", "raises", "raises"),
-        ):
-            if runtime[prefix] in wanted:
-                imports.append(f"{runtime[prefix]} as {alias}")
-                parts.append(f"_S.{attr}={alias}.{real}")
-        imports.append(f"{runtime['_mphpy']} as _S")
-        setup = ";".join(["import " + ",".join(imports), *parts]) + ";"
-    else:
-        setup = ""
+    setup = ""
+    for prefix, attr, alias, real in ON_DEMAND:  # the board pytest's raises/approx
+        if runtime[prefix] in module.preload:
+            setup += f"import {runtime[prefix]} as {alias};_P.{attr}={alias}.{real};"
     users = [n for n in module.preload if n not in runtime.values()]
     setup += "import " + ",".join([*users[:-1], f"{users[-1]} as _M"])
     template = device_helper("pytest_call.py").replace("IMPORTS", setup, 1)

@@ -84,7 +84,7 @@ def test_image_keeps_every_line_and_the_module_state(source, tmp_path):
     module = build_test_module(source, frozenset({"test_host"}), tmp_path)
     image = module.image.text.splitlines()
     original = MODULE.splitlines()
-    assert len(image) == len(original) + 1  # plus the closing import of _mph_n
+    assert len(image) == len(original)
     assert image[5].rstrip() == 'LIMITS["max"] = 5'  # mutations go, comments do not
     assert "subprocess" not in module.image.text  # only host tests and unused names use it
     assert "fixture" not in module.image.text and "pytestmark" not in module.image.text
