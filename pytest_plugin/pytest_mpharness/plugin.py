@@ -124,6 +124,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
     )
     parser.addini("mpharness_rig", "rig files (as --rig)", type="paths", default=[])
+    parser.addini(
+        "mpharness_board_modules",
+        "board-only modules the host stands in for while importing test files (default: "
+        "MicroPython's port modules such as machine, network, micropython; empty: none)",
+        type="args",
+        default=None,
+    )
     parser.addini("mpharness_board_timeout", "per-test board budget in seconds", default="")
     parser.addini("mpharness_lease_wait", "seconds to wait for a busy board", default="")
     parser.addini("mpharness_isolation", "test, module or session", default="test")
@@ -198,6 +205,19 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(session.describe())
     if session.broken:
         terminalreporter.write_line(session.broken, red=True)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, Any]:
+    """Test files may import board-only modules at their top: while pytest imports one, the
+    missing ones of ``mpharness_board_modules`` are stood in for (``stubs.py``)."""
+    if not isinstance(collector, pytest.Module):
+        return (yield)
+    from pytest_mpharness.stubs import DEFAULT_BOARD_MODULES, stubbed
+
+    names = collector.config.getini("mpharness_board_modules")
+    with stubbed(DEFAULT_BOARD_MODULES if names is None else names):
+        return (yield)
 
 
 # ---------------------------------------------------------------------------- selection
