@@ -1,10 +1,12 @@
 # pytest.raises on the board (module _mphrs<hash>): both forms (context manager with match=,
 # and raises(exc, func, *args, **kwargs)), and ExceptionInfo's type, value, typename, match()
-# and traceback. _MPHPT is replaced by the board name of the core. MicroPython 1.9 compatible.
+# and traceback. _MPHPT is replaced by the board name of the core, on which it sets `raises`.
+# MicroPython 1.9 compatible.
 # A match is not decided here: boards' `re` differ (the micro:bit has none), so the pattern and
 # the message are recorded in the core's _mph_m and the host decides with CPython's re.search
 # after the test, as pytest would (a mismatch fails the test).
 import sys
+import _MPHPT as _P
 from _MPHPT import Failed, _mph_m
 
 
@@ -67,3 +69,4 @@ def raises(t, *args, **kw):
         c.i.value = e
         return c.i
     raise Failed("DID NOT RAISE " + repr(t))
+_P.raises = raises

@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 On-board tests import modules from the board's folder ``/_mph`` (the root on a flat
 filesystem such as the micro:bit's; see ``shipping.py``): the pytest
-board's pytest (``_mphpt<hash>``, ``_mphrs``/``_mphap`` for raises/approx), the module image
+board's pytest (``_mphpt<hash>``; ``_mphsk``, ``_mphrs``, ``_mphap`` on demand), the module image
 ``_mphm<path hash><content hash>`` and rootdir-local helper modules under their own names.
 Files survive a soft reset, so each one is written when it is missing or changed and then
 costs nothing per test.

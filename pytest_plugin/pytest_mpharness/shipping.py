@@ -122,6 +122,7 @@ class BoardModule:
 #: written (a module's imports first).
 RUNTIME_FILES = (
     ("pytest_core.py", "_mphpt"),
+    ("pytest_outcomes.py", "_mphsk"),
     ("pytest_approx.py", "_mphap"),
     ("pytest_raises.py", "_mphrs"),
 )
@@ -151,9 +152,13 @@ def core_name() -> str:
     return runtime_modules()[0].name
 
 
-#: runtime modules imported on demand: (prefix, a word the test's code names, program alias,
-#: the attribute of the board's pytest set to it, the module's object for it)
-ON_DEMAND = (("_mphap", "approx", "_A", "Approx"), ("_mphrs", "raises", "_Q", "raises"))
+#: runtime modules imported on demand: prefix -> the words of the test's code that need it
+#: (each module sets its functions on the board's pytest when imported)
+ON_DEMAND = {
+    "_mphsk": frozenset({"skip", "fail", "xfail", "importorskip"}),
+    "_mphap": frozenset({"approx"}),
+    "_mphrs": frozenset({"raises"}),
+}
 
 
 # ------------------------------------------------------------------------- analysis helpers
@@ -702,8 +707,8 @@ def _preload(helpers: list[BoardModule], image: BoardModule) -> list[str]:
     words = set(re.findall(r"[A-Za-z_]\w*", " ".join(m.text for m in [*helpers, image])))
     runtime = runtime_modules()
     wanted = [runtime[0].name]
-    for prefix, word, _, _ in ON_DEMAND:
-        if word in words:
+    for prefix, needs in ON_DEMAND.items():
+        if needs & words:
             wanted.append(next(m.name for m in runtime if m.name.startswith(prefix)))
     return [*wanted, *(h.name for h in helpers), image.name]
 
@@ -743,13 +748,10 @@ def call_program(
             lines += ["try:", f" {method}({args})", "finally:", f" _C.teardown_method({method})"]
         else:
             lines.append(f"{method}({args})")
-    runtime = {m.name[:6]: m.name for m in runtime_modules()}
-    setup = ""
-    for prefix, attr, alias, real in ON_DEMAND:  # the board pytest's raises/approx
-        if runtime[prefix] in module.preload:
-            setup += f"import {runtime[prefix]} as {alias};_P.{attr}={alias}.{real};"
-    users = [n for n in module.preload if n not in runtime.values()]
-    setup += "import " + ",".join([*users[:-1], f"{users[-1]} as _M"])
+    ours = {m.name for m in runtime_modules()[1:]}
+    names = [n for n in module.preload if n in ours]
+    names += [n for n in module.preload if n not in ours and n != core_name()][:-1]
+    setup = "import " + ",".join([*names, f"{module.image.name} as _M"])
     template = device_helper("pytest_call.py").replace("IMPORTS", setup, 1)
     if folder != "/":
         template = (
