@@ -39,6 +39,10 @@ ASSERT_EXC = "AssertionError"
 ASSERT_OPS = frozenset({"", "==", "!=", "<", "<=", ">", ">=", "in", "not in", "is", "is not"})
 #: The stand-in's pytest.fail() / raises() "DID NOT RAISE" outcome.
 FAILED_EXC = "Failed"
+#: The line a MicroPython board prints when it boots into its friendly REPL.
+BOOT_BANNER = 'Type "help()" for more information.'
+#: Output kept for a test whose board crashed (characters).
+TAIL_CHARS = 64 * 1024
 #: Range of the per-test nonce (a decimal int below 2**30: a small int even on the micro:bit).
 NONCE_RANGE = (10**8, 10**9 - 1)
 
@@ -106,6 +110,18 @@ class LiveEcho:
             sys.stdout.flush()
 
 
+class OutputTail:
+    """The last :data:`TAIL_CHARS` characters of what the board printed, kept while the test
+    runs: when the board crashes or reboots mid-test the exec returns nothing, and this is
+    what it printed before (bounded, whatever the test prints)."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def feed(self, text: str) -> None:
+        self.text = (self.text + text)[-TAIL_CHARS:]
+
+
 def new_nonce() -> int:
     """A fresh random nonce for one test's result frame."""
     low, high = NONCE_RANGE
@@ -126,18 +142,25 @@ def run_on_board(
     classify the result. The module's files must already be on the board; ``where`` is the
     (path, line) of the test, reported when no board frame points into the test file."""
     echo = LiveEcho() if live else None
+    tail = OutputTail()
+
+    def on_output(text: str) -> None:
+        tail.feed(text)
+        if echo is not None:
+            echo.feed(text)
+
     started = time.perf_counter()
     try:
-        stdout = board.exec(program, timeout=timeout, on_output=echo.feed if echo else None)
+        stdout = board.exec(program, timeout=timeout, on_output=on_output)
     except RemoteError as err:
         outcome = _from_remote_error(err, module, where)
     except BoardTimeout as err:
         outcome = _from_timeout(err, board, timeout, module, where)
     except BoardBroken as err:
-        outcome = _lost(board, where, f"BoardBroken: {err}", "")
+        outcome = _lost(board, where, f"BoardBroken: {err}", tail.text)
         outcome.broken = err
     except MPHarnessError as err:
-        outcome = _lost(board, where, f"{type(err).__name__}: {err}", "")
+        outcome = _lost(board, where, f"{type(err).__name__}: {err}", before_reboot(tail.text))
     else:
         outcome = _from_stdout(stdout, str(nonce), board, where)
     outcome.seconds = time.perf_counter() - started
@@ -248,11 +271,23 @@ def _from_timeout(
     return Outcome("fail", err.partial_output, failure=failure, board_error=trace)
 
 
+def before_reboot(output: str) -> str:
+    """``output`` without the boot banner a rebooting board printed at its end."""
+    at = output.rfind(BOOT_BANNER)
+    if at < 0:
+        return output
+    start = output.rfind("\n", 0, max(output.rfind("\n", 0, at), 0))  # the version line
+    return output[: start + 1].rstrip("\x00") if start >= 0 else ""
+
+
 def _lost(board: Board, where: tuple[str, int], what: str, output: str) -> Outcome:
     lines = [
         what,
         f"board {board.name!r} crashed, rebooted or went silent during the test "
         "(no result was received, so this is not a pass)",
     ]
+    printed = output.strip().splitlines()
+    if printed:
+        lines.append(f"the last line it printed before: {printed[-1][:200]!r}")
     failure = BoardFailure("BoardError", lines, where=where)
     return Outcome("fail", output, failure=failure, lost=True)

@@ -93,6 +93,22 @@ class TestKeyBehaviour:
         result.assert_outcomes(passed=3, failed=1)
         result.stdout.fnmatch_lines(["*test_crash FAILED*", "*test_after_crash PASSED*"])
 
+    def test_output_before_a_crash_is_in_the_report(self, pytester, device):
+        crash = CRASHES[device]
+        pytester.makepyfile(
+            test_c=f"import pytest\n\n@pytest.mark.on_board\ndef test_crash():\n"
+            f"    print('last words')\n    {crash}\n"
+        )
+        result = run(pytester, device, "--board-timeout", "5")
+        result.assert_outcomes(failed=1)
+        result.stdout.fnmatch_lines(
+            [
+                "*the last line it printed before: 'last words'*",
+                "*Captured stdout call*",
+                "last words",
+            ]
+        )
+
     def test_failing_assert_shows_file_line_and_both_values(self, pytester, device):
         path = pytester.makepyfile(test_fail=FAILING_ASSERT)
         result = run(pytester, device)
