@@ -39,6 +39,8 @@ NO_DEVICE_REASON = (
     "ini file)"
 )
 _SESSION_KEY = pytest.StashKey["BoardSession | None"]()
+#: as settings.RESET_MODES (not imported: this module imports only pytest at import time)
+RESET_MODES = ("soft", "hard", "none")
 
 MARKERS = (
     "on_board(timeout=None): run this test's body on the board given by --device "
@@ -95,6 +97,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="reset the board before every test (default), every module, or once",
     )
     group.addoption(
+        "--board-reset",
+        dest="mpharness_reset",
+        default=None,
+        choices=RESET_MODES,
+        help="how the board is reset before each test (scope: --board-isolation): soft, hard "
+        "(the MCU itself: clears running peripherals too; needs a board that can) or none; "
+        "default: the rig entry's reset, else soft",
+    )
+    group.addoption(
         "--board-sync",
         dest="mpharness_sync",
         action="store_true",
@@ -134,6 +145,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("mpharness_board_timeout", "per-test board budget in seconds", default="")
     parser.addini("mpharness_lease_wait", "seconds to wait for a busy board", default="")
     parser.addini("mpharness_isolation", "test, module or session", default="test")
+    parser.addini("mpharness_reset", "soft, hard or none (as --board-reset)", default="")
     parser.addini(
         "mpharness_sync", "copy rig resources before the first test", type="bool", default=False
     )
@@ -189,7 +201,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
         )
     return (
         f"mpharness: board {session.name!r} ({', '.join(session.spec.urls) or 'no url'}), "
-        f"isolation={s.isolation}, reset={session.spec.reset}, timeout={s.timeout:g}s"
+        f"isolation={s.isolation}, reset={session.reset_mode}, timeout={s.timeout:g}s"
     )
 
 

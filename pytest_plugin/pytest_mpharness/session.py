@@ -111,6 +111,11 @@ class BoardSession:
         return self.spec.name
 
     @property
+    def reset_mode(self) -> str:
+        """How a test is isolated: ``--board-reset`` if given, else the rig entry's ``reset``."""
+        return self.settings.reset or self.spec.reset
+
+    @property
     def flash_tools(self) -> dict[str, Any]:
         """Keyword arguments for :func:`mpharness.tools.flash.flash_board`
         (:data:`FLASH_TOOLS`, read at each use so tests can replace it)."""
@@ -215,16 +220,16 @@ class BoardSession:
                 )
                 raise self._setup_error(item, self.broken or "") from None
         elapsed = (time.perf_counter() - started) * 1000
-        if self.spec.reset == "none":
-            text = f"board {self.name!r} not reset (its rig entry says reset: none)\n"
+        if self.reset_mode == "none":
+            text = f"board {self.name!r} not reset (reset: none)\n"
         else:
-            text = f"{self.spec.reset} reset of board {self.name!r} in {elapsed:.1f} ms\n"
+            text = f"{self.reset_mode} reset of board {self.name!r} in {elapsed:.1f} ms\n"
         if boot.strip():
             text += boot if boot.endswith("\n") else boot + "\n"
         item.add_report_section("setup", "board log", text)
 
     def _reset(self, board: Board) -> str:
-        mode = self.spec.reset
+        mode = self.reset_mode
         if mode == "none":
             return ""
         if mode == "hard":

@@ -289,3 +289,22 @@ def test_ini_keys_select_the_board_and_budget(pytester, unix):
     result = pytester.runpytest(*QUIET)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*timed out after 1 s on board 'unix'*"])
+
+
+def test_board_reset_option_hard_resets_before_each_test(pytester, unix):
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.on_board
+        @pytest.mark.parametrize("n", [1, 2])
+        def test_fresh(n):
+            assert n in (1, 2)
+        """
+    )
+    result = run(pytester, unix, "--board-reset", "hard", "-rA")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*reset=hard*"])
+    assert result.stdout.str().count("hard reset of board 'unix'") == 2
+    result = pytester.runpytest("--device", unix, *QUIET, "--board-reset", "sideways")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
