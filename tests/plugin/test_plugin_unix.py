@@ -308,3 +308,25 @@ def test_board_reset_option_hard_resets_before_each_test(pytester, unix):
     assert result.stdout.str().count("hard reset of board 'unix'") == 2
     result = pytester.runpytest("--device", unix, *QUIET, "--board-reset", "sideways")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_a_fixture_places_files_for_an_on_board_test(pytester, unix):
+    """The README's way to put data on the board: a fixture of yours takes ``board``."""
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.fixture
+        def calibration(board):
+            board.fs.write_bytes("/calib.txt", b"42")
+            yield "/calib.txt"
+            board.fs.remove("/calib.txt")
+
+        @pytest.mark.on_board
+        def test_reads_it(calibration):
+            with open(calibration) as f:
+                assert int(f.read()) == 42
+        """
+    )
+    result = run(pytester, unix)
+    result.assert_outcomes(passed=1)
