@@ -67,8 +67,9 @@ class BoardFileCache:
 
     def _listing(self, board: Board) -> set[str]:
         if board is not self._board:
-            free = board.eval("__import__('gc').mem_free()", timeout=5.0)
-            self.small = isinstance(free, int) and free < SMALL_HEAP
+            # CPython boards (Linux over ssh) have no gc.mem_free: not small
+            free = board.eval("getattr(__import__('gc'),'mem_free',lambda:-1)()", timeout=5.0)
+            self.small = isinstance(free, int) and 0 <= free < SMALL_HEAP
             self.where = self.folder(board)
             if self.where != "/":
                 board.fs.mkdir(self.where, exist_ok=True)
