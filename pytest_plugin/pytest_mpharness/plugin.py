@@ -14,7 +14,7 @@ test (soft reset by default). For ``on_board`` tests :func:`pytest_pyfunc_call` 
 host call: the function is shipped (``shipping.py``), run (``runner.py``) and its outcome
 turned into pytest's (pass, ``pytest.skip``, or :class:`BoardTestFailure`).
 :func:`pytest_runtest_makereport` swaps pytest's traceback of our own exceptions for the board
-failure (:class:`~pytest_mpharness.report.BoardFailureRepr`), so the report shows the test
+failure (:func:`~pytest_mpharness.report.exception_repr`), so the report shows the test
 file's lines and the compared values, and ``xfail``, ``-x``, ``--lf`` and JUnit XML all work as
 for any failing test.
 """
@@ -206,17 +206,55 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """Say which board and firmware ran the tests."""
+    """Say which board and firmware ran the tests (under pytest-xdist: every worker's)."""
     session = config.stash.get(_SESSION_KEY, None)
-    if session is None or (session.url is None and not session.broken and not session.flash_log):
+    if session is None:
+        return
+    lines = [(line, False) for line in session.flash_log]
+    if session.url is not None:
+        lines.append((session.describe(), False))
+    if session.broken:
+        lines.append((session.broken, True))
+    for report in session.worker_reports:
+        lines.extend((line, False) for line in report.get("flash_log", ()))
+        if report.get("describe"):
+            lines.append((report["describe"], False))
+        if report.get("broken"):
+            lines.append((report["broken"], True))
+    seen: set[str] = set()
+    lines = [(t, red) for t, red in lines if not (t in seen or seen.add(t))]  # type: ignore[func-returns-value]
+    if not lines:
         return
     terminalreporter.write_sep("-", "mpharness")
-    for line in session.flash_log:
-        terminalreporter.write_line(line)
-    if session.url is not None:
-        terminalreporter.write_line(session.describe())
-    if session.broken:
-        terminalreporter.write_line(session.broken, red=True)
+    for text, red in lines:
+        terminalreporter.write_line(text, red=red)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In a pytest-xdist worker: send the board facts to the controller (``workeroutput``),
+    which writes the summary and the JUnit suite properties."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    board_session = session.config.stash.get(_SESSION_KEY, None)
+    if workeroutput is None or board_session is None:
+        return
+    workeroutput["mpharness"] = {
+        "properties": board_session.properties() if board_session.url else {},
+        "describe": board_session.describe() if board_session.url else "",
+        "broken": board_session.broken or "",
+        "flash_log": list(board_session.flash_log),
+    }
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist controller: a worker finished; keep its board facts (see above)."""
+    config = node.config
+    session = config.stash.get(_SESSION_KEY, None)
+    report = getattr(node, "workeroutput", {}).get("mpharness")
+    if session is None or not isinstance(report, dict):
+        return
+    session.add_worker_report(report)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -520,10 +558,9 @@ def pytest_runtest_makereport(
         path, line, _ = item.reportinfo()
         report.longrepr = (str(path), (line or 0) + 1, longrepr[2])
     if report.failed and excinfo is not None:
-        from pytest_mpharness.report import BoardFailureRepr, BoardTestFailure, relative_to
+        from pytest_mpharness.report import BoardTestFailure, exception_repr, relative_to
 
         if isinstance(excinfo.value, BoardTestFailure):
             style = item.config.getoption("tbstyle", "auto")
             rel = relative_to(str(item.config.invocation_params.dir))
-            # duck-typed like pytest's TerminalRepr (toterminal, reprcrash, str)
-            report.longrepr = BoardFailureRepr(excinfo.value.failure, style, rel)  # type: ignore[assignment]
+            report.longrepr = exception_repr(excinfo.value.failure, style, rel)

@@ -100,6 +100,8 @@ class BoardSession:
         self.flashed: set[str] = set()
         #: what ``--board-flash`` did, one line per board, for the terminal summary
         self.flash_log: list[str] = []
+        #: under pytest-xdist (controller): each worker's board facts (plugin.py)
+        self.worker_reports: list[dict[str, Any]] = []
         #: under pytest-xdist the controller flashed the pool: "" or why it failed (flashing.py)
         self.flashed_by_controller: str | None = workerinput.get(FLASH_INPUT)
         if self.flashed_by_controller:
@@ -305,6 +307,23 @@ class BoardSession:
             return
         for name, value in self.properties().items():
             xml.add_global_property(name, value)
+
+    def add_worker_report(self, report: dict[str, Any]) -> None:
+        """Keep a pytest-xdist worker's board facts; its board's properties become JUnit
+        ``<testsuite>`` properties here, in the controller that writes the XML."""
+        self.worker_reports.append(report)
+        try:
+            from _pytest.junitxml import xml_key
+        except ImportError:  # pragma: no cover - pytest without junitxml
+            return
+        xml = self.config.stash.get(xml_key, None)
+        properties = report.get("properties") or {}
+        if xml is None or not isinstance(properties, dict):
+            return
+        have = {(name, value) for name, value in xml.global_properties}
+        for name, value in properties.items():
+            if (name, str(value)) not in have:
+                xml.add_global_property(name, str(value))
 
     def properties(self) -> dict[str, str]:
         """Facts about the board for reports: name, URL, firmware."""
