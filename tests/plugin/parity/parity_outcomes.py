@@ -38,3 +38,7 @@ def test_skip_importorskip():
 @pytest.mark.xfail(reason="expected", strict=True)
 def test_xfail_marked():
     assert 2 + 2 == 5
+
+
+def test_bad_fail_without_traceback():
+    pytest.fail("plain message", pytrace=False)
