@@ -290,6 +290,7 @@ class ModuleSource:
         self.only = only
         self.pytest_names = self._pytest_names()
         self._kept: list[ast.stmt] | None = None
+        self._decorators_ok: set[str] = set()
 
     # ------------------------------------------------------------ what goes to the board
     def _pytest_names(self) -> set[str]:
@@ -396,7 +397,14 @@ class ModuleSource:
         return name.startswith("test") or name.startswith("Test")
 
     def check_decorators(self, test_name: str) -> None:
-        """Raise :class:`ShippingError` if a decorator of the test cannot run on the board."""
+        """Raise :class:`ShippingError` if a decorator of the test cannot run on the board
+        (checked once per test function)."""
+        if test_name in self._decorators_ok:
+            return
+        self._check_decorators(test_name)
+        self._decorators_ok.add(test_name)
+
+    def _check_decorators(self, test_name: str) -> None:
         node = next(
             (s for s in self.tree.body if isinstance(s, _DEFS) and s.name == test_name), None
         )
