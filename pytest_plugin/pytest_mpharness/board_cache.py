@@ -61,6 +61,10 @@ class BoardFileCache:
         """``/`` on a flat filesystem (micro:bit), else the folder :data:`FOLDER`."""
         return "/" if board.fs.caps().flat else FOLDER
 
+    def forget(self) -> None:
+        """List the board again at the next use (its files changed behind our back)."""
+        self._board = None
+
     def prepare(self, board: Board) -> None:
         """Learn the board (folder, heap size, files) if it is not the one seen last."""
         self._listing(board)

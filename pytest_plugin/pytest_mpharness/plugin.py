@@ -512,6 +512,15 @@ def _run_on_board(item: pytest.Function, session: BoardSession) -> None:
     budget = board_budget(item, session.settings.timeout)
     live = item.config.getoption("capture", "fd") == "no"
     outcome = run_on_board(board, module, program, nonce, where=where, timeout=budget, live=live)
+    if _lost_module_file(outcome, module):
+        # something removed a module file since it was listed (a sync with delete, a
+        # host-driven test): list the board again, write what is missing, run once more
+        session.files.forget()
+        written = session.files.ensure(board, module.modules)
+        item.add_report_section("call", "board files", "\n".join(written) + "\n")
+        outcome = run_on_board(
+            board, module, program, nonce, where=where, timeout=budget, live=live
+        )
     _attach_output(item, session, outcome, live)
     if outcome.broken is not None:
         session.mark_broken(f"board {session.name!r} is broken: {outcome.broken}")
@@ -525,6 +534,15 @@ def _run_on_board(item: pytest.Function, session: BoardSession) -> None:
         pytest.xfail(outcome.reason)
     assert outcome.failure is not None
     raise failure_exception(outcome.failure)
+
+
+def _lost_module_file(outcome: Any, module: Any) -> bool:
+    """The test failed because the board lacks one of the module files written for it."""
+    failure = outcome.failure
+    if outcome.status != "fail" or failure is None or failure.exc_type != "ImportError":
+        return False
+    text = " ".join(failure.lines)
+    return any(repr(m.name) in text or f" {m.name}" in text for m in module.modules)
 
 
 def _attach_output(item: pytest.Item, session: BoardSession, outcome: Any, live: bool) -> None:

@@ -330,3 +330,25 @@ def test_a_fixture_places_files_for_an_on_board_test(pytester, unix):
     )
     result = run(pytester, unix)
     result.assert_outcomes(passed=1)
+
+
+def test_module_files_removed_behind_the_plugins_back_are_written_again(pytester, unix):
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.on_board
+        def test_first():
+            pass
+
+        def test_host_removes_files(board):
+            for name in board.fs.listdir("/_mph"):
+                board.fs.remove("/_mph/" + name)
+
+        @pytest.mark.on_board
+        def test_second():
+            pass
+        """
+    )
+    result = run(pytester, unix, "-p", "no:randomly")
+    result.assert_outcomes(passed=3)
