@@ -352,3 +352,25 @@ def test_module_files_removed_behind_the_plugins_back_are_written_again(pytester
     )
     result = run(pytester, unix, "-p", "no:randomly")
     result.assert_outcomes(passed=3)
+
+
+@pytest.mark.parametrize(("isolation", "seen"), [("test", "[2]"), ("module", "[1, 2]")])
+def test_module_state_is_shared_under_module_isolation_as_on_the_host(
+    pytester, unix, isolation, seen
+):
+    pytester.makepyfile(
+        f"""
+        import pytest
+        pytestmark = pytest.mark.on_board
+        CALLS = []
+
+        def test_first():
+            CALLS.append(1)
+
+        def test_second():
+            CALLS.append(2)
+            assert repr(CALLS) == {seen!r}
+        """
+    )
+    result = run(pytester, unix, "--board-isolation", isolation)
+    result.assert_outcomes(passed=2)
