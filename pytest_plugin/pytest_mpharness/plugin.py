@@ -340,6 +340,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             f"no board of the pool ({session.pool_names}) has feature(s) {', '.join(features)}"
         )
     if is_on_board(item):
+        _keep_xunit_methods_off_the_host(item)
         session.prepare(item)
 
 
@@ -350,6 +351,22 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     session = item.config.stash.get(_SESSION_KEY, None)
     if session is not None:
         session.after_test(item, nextitem)
+
+
+def _host_noop(*args: Any) -> None:
+    """Stands in on the host for a test class's setup_method/teardown_method."""
+
+
+def _keep_xunit_methods_off_the_host(item: pytest.Item) -> None:
+    """An on-board test method's ``setup_method``/``teardown_method`` run on the board (see
+    ``shipping.call_program``), not also on the host: pytest's own fixture for them looks
+    them up on the instance, where these no-ops now shadow them."""
+    instance = getattr(item, "instance", None)
+    if instance is None:
+        return
+    for name in ("setup_method", "teardown_method"):
+        if hasattr(type(instance), name):
+            setattr(instance, name, _host_noop)
 
 
 def board_budget(item: pytest.Item, default: float) -> float:

@@ -374,3 +374,25 @@ def test_module_state_is_shared_under_module_isolation_as_on_the_host(
     )
     result = run(pytester, unix, "--board-isolation", isolation)
     result.assert_outcomes(passed=2)
+
+
+def test_setup_and_teardown_methods_run_on_the_board_only(pytester, unix):
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.on_board
+        class TestOnBoard:
+            def setup_method(self, method):
+                import micropython  # exists on the board only
+                self.ready = True
+
+            def teardown_method(self, method):
+                import micropython  # noqa: F401
+
+            def test_ready(self):
+                assert self.ready
+        """
+    )
+    result = run(pytester, unix)
+    result.assert_outcomes(passed=1)
