@@ -1,8 +1,8 @@
 """Example on-board tests: each test body runs on the board given by ``--device``.
 
 Run with:  pytest --device unix hil_rigs/examples
-Every test starts in a freshly soft-reset interpreter; module-level helpers and constants
-the test uses are sent along with it.
+Every test starts in a freshly soft-reset interpreter that imports this module (its top
+level runs on the board as on the host), then calls the test.
 """
 
 import pytest

@@ -14,7 +14,7 @@ test (soft reset by default). For ``on_board`` tests :func:`pytest_pyfunc_call` 
 host call: the function is shipped (``shipping.py``), run (``runner.py``) and its outcome
 turned into pytest's (pass, ``pytest.skip``, or :class:`BoardTestFailure`).
 :func:`pytest_runtest_makereport` swaps pytest's traceback of our own exceptions for the board
-failure (:class:`~pytest_mpharness.report.BoardFailureRepr`), so the report shows the test
+failure (:func:`~pytest_mpharness.report.exception_repr`), so the report shows the test
 file's lines and the compared values, and ``xfail``, ``-x``, ``--lf`` and JUnit XML all work as
 for any failing test.
 """
@@ -39,6 +39,8 @@ NO_DEVICE_REASON = (
     "ini file)"
 )
 _SESSION_KEY = pytest.StashKey["BoardSession | None"]()
+#: as settings.RESET_MODES (not imported: this module imports only pytest at import time)
+RESET_MODES = ("soft", "hard", "none")
 
 MARKERS = (
     "on_board(timeout=None): run this test's body on the board given by --device "
@@ -46,6 +48,7 @@ MARKERS = (
     "board_timeout(seconds): per-test time budget on the board (default: --board-timeout)",
     "board(features=[...]): needs a board with these rig features (from the --device pool); "
     "skipped when no board of the pool has them",
+    "mpharness_no_device: set by the plugin: a board test without a device under --require-device",
     "boards(**roles): a multi-board test: role=dict(features=[...]) per role; the 'boards' "
     "fixture gives role -> Board, leased together from the --device pool",
 )
@@ -94,6 +97,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="reset the board before every test (default), every module, or once",
     )
     group.addoption(
+        "--board-reset",
+        dest="mpharness_reset",
+        default=None,
+        choices=RESET_MODES,
+        help="how the board is reset before each test (scope: --board-isolation): soft, hard "
+        "(the MCU itself: clears running peripherals too; needs a board that can) or none; "
+        "default: the rig entry's reset, else soft",
+    )
+    group.addoption(
         "--board-sync",
         dest="mpharness_sync",
         action="store_true",
@@ -108,11 +120,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="flash the rig entry's firmware before the board is first opened "
         "(skipped when the board already runs that build)",
     )
+    group.addoption(
+        "--require-device",
+        dest="mpharness_require_device",
+        action="store_true",
+        default=False,
+        help="without --device, board tests fail instead of being skipped (for CI jobs)",
+    )
     parser.addini("mpharness_device", "board for board tests (as --device)", default="")
+    parser.addini(
+        "mpharness_require_device",
+        "board tests fail when no device is given (as --require-device)",
+        type="bool",
+        default=False,
+    )
     parser.addini("mpharness_rig", "rig files (as --rig)", type="paths", default=[])
+    parser.addini(
+        "mpharness_board_modules",
+        "board-only modules the host stands in for while importing test files (default: "
+        "MicroPython's port modules such as machine, network, micropython; empty: none)",
+        type="args",
+        default=None,
+    )
     parser.addini("mpharness_board_timeout", "per-test board budget in seconds", default="")
     parser.addini("mpharness_lease_wait", "seconds to wait for a busy board", default="")
     parser.addini("mpharness_isolation", "test, module or session", default="test")
+    parser.addini("mpharness_reset", "soft, hard or none (as --board-reset)", default="")
     parser.addini(
         "mpharness_sync", "copy rig resources before the first test", type="bool", default=False
     )
@@ -178,22 +211,73 @@ def pytest_report_header(config: pytest.Config) -> str | None:
         )
     return (
         f"mpharness: board {session.name!r} ({', '.join(session.spec.urls) or 'no url'}), "
-        f"isolation={s.isolation}, reset={session.spec.reset}, timeout={s.timeout:g}s"
+        f"isolation={s.isolation}, reset={session.reset_mode}, timeout={s.timeout:g}s"
     )
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """Say which board and firmware ran the tests."""
+    """Say which board and firmware ran the tests (under pytest-xdist: every worker's)."""
     session = config.stash.get(_SESSION_KEY, None)
-    if session is None or (session.url is None and not session.broken and not session.flash_log):
+    if session is None:
+        return
+    lines = [(line, False) for line in session.flash_log]
+    if session.url is not None:
+        lines.append((session.describe(), False))
+    if session.broken:
+        lines.append((session.broken, True))
+    for report in session.worker_reports:
+        lines.extend((line, False) for line in report.get("flash_log", ()))
+        if report.get("describe"):
+            lines.append((report["describe"], False))
+        if report.get("broken"):
+            lines.append((report["broken"], True))
+    seen: set[str] = set()
+    lines = [(t, red) for t, red in lines if not (t in seen or seen.add(t))]  # type: ignore[func-returns-value]
+    if not lines:
         return
     terminalreporter.write_sep("-", "mpharness")
-    for line in session.flash_log:
-        terminalreporter.write_line(line)
-    if session.url is not None:
-        terminalreporter.write_line(session.describe())
-    if session.broken:
-        terminalreporter.write_line(session.broken, red=True)
+    for text, red in lines:
+        terminalreporter.write_line(text, red=red)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In a pytest-xdist worker: send the board facts to the controller (``workeroutput``),
+    which writes the summary and the JUnit suite properties."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    board_session = session.config.stash.get(_SESSION_KEY, None)
+    if workeroutput is None or board_session is None:
+        return
+    workeroutput["mpharness"] = {
+        "properties": board_session.properties() if board_session.url else {},
+        "describe": board_session.describe() if board_session.url else "",
+        "broken": board_session.broken or "",
+        "flash_log": list(board_session.flash_log),
+    }
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist controller: a worker finished; keep its board facts (see above)."""
+    config = node.config
+    session = config.stash.get(_SESSION_KEY, None)
+    report = getattr(node, "workeroutput", {}).get("mpharness")
+    if session is None or not isinstance(report, dict):
+        return
+    session.add_worker_report(report)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, Any]:
+    """Test files may import board-only modules at their top: while pytest imports one, the
+    missing ones of ``mpharness_board_modules`` are stood in for (``stubs.py``)."""
+    if not isinstance(collector, pytest.Module):
+        return (yield)
+    from pytest_mpharness.stubs import DEFAULT_BOARD_MODULES, stubbed
+
+    names = collector.config.getini("mpharness_board_modules")
+    with stubbed(DEFAULT_BOARD_MODULES if names is None else names):
+        return (yield)
 
 
 # ---------------------------------------------------------------------------- selection
@@ -214,9 +298,24 @@ def needs_board(item: pytest.Item) -> bool:
     )
 
 
+def device_required(config: pytest.Config) -> bool:
+    """``--require-device`` or the ini key ``mpharness_require_device``."""
+    return bool(
+        config.getoption("mpharness_require_device", False)
+        or config.getini("mpharness_require_device")
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Without a device, board tests are skipped with the reason."""
+    """Without a device, board tests are skipped with the reason (fail if a device is
+    required)."""
     if config.stash.get(_SESSION_KEY, None) is not None:
+        return
+    if device_required(config):
+        missing = pytest.mark.mpharness_no_device
+        for item in items:
+            if needs_board(item):
+                item.add_marker(missing)
         return
     skip = pytest.mark.skip(reason=NO_DEVICE_REASON)
     for item in items:
@@ -232,6 +331,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     any fixture prepares the board).
     """
     session = item.config.stash.get(_SESSION_KEY, None)
+    if session is None and item.get_closest_marker("mpharness_no_device") is not None:
+        pytest.fail(f"{NO_DEVICE_REASON}; a device is required (--require-device)", False)
     if session is None or not needs_board(item):
         return
     from pytest_mpharness.session import required_features
@@ -249,6 +350,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             f"no board of the pool ({session.pool_names}) has feature(s) {', '.join(features)}"
         )
     if is_on_board(item):
+        _keep_xunit_methods_off_the_host(item)
         session.prepare(item)
 
 
@@ -259,6 +361,22 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     session = item.config.stash.get(_SESSION_KEY, None)
     if session is not None:
         session.after_test(item, nextitem)
+
+
+def _host_noop(*args: Any) -> None:
+    """Stands in on the host for a test class's setup_method/teardown_method."""
+
+
+def _keep_xunit_methods_off_the_host(item: pytest.Item) -> None:
+    """An on-board test method's ``setup_method``/``teardown_method`` run on the board (see
+    ``shipping.call_program``), not also on the host: pytest's own fixture for them looks
+    them up on the instance, where these no-ops now shadow them."""
+    instance = getattr(item, "instance", None)
+    if instance is None:
+        return
+    for name in ("setup_method", "teardown_method"):
+        if hasattr(type(instance), name):
+            setattr(instance, name, _host_noop)
 
 
 def board_budget(item: pytest.Item, default: float) -> float:
@@ -345,33 +463,91 @@ def _board_arguments(item: pytest.Function) -> dict[str, str]:
     for name in names:
         if name not in item.funcargs:
             continue
-        if name == "board":
+        if name in ("board", "boards", "board_files"):
             raise ShippingError(
-                "an on_board test cannot take the 'board' fixture (it is host-only)"
+                f"an on_board test cannot take the {name!r} fixture (it is host-only; a "
+                "fixture of yours may use it and give the test a literal value)"
             )
         args[name] = literal_source(name, item.funcargs[name])
     return args
 
 
-def _run_on_board(item: pytest.Function, session: BoardSession) -> None:
-    from pytest_mpharness.report import BoardFailure, BoardTestFailure, failure_exception
-    from pytest_mpharness.runner import run_on_board
+def _host_tests(item: pytest.Item) -> frozenset[str]:
+    """Top-level names (functions, classes) of the tests of ``item``'s file that run on the
+    host: they stay out of the module image."""
+    board_names: set[str] = set()
+    host_names: set[str] = set()
+    for other in item.session.items:
+        if other.path != item.path:
+            continue
+        cls = getattr(other, "cls", None)
+        name = cls.__name__ if cls is not None else getattr(other, "originalname", other.name)
+        (board_names if is_on_board(other) else host_names).add(name)
+    return frozenset(host_names - board_names)
+
+
+def _call_target(item: pytest.Function) -> tuple[str | None, bool, bool]:
+    """(class name, has setup_method, has teardown_method) of a test method; (None, ...) for
+    a module-level test function."""
+    cls = getattr(item, "cls", None)
+    if cls is None:
+        return None, False, False
     from pytest_mpharness.shipping import ShippingError
 
+    if "." in cls.__qualname__:
+        raise ShippingError(
+            f"{cls.__qualname__} is a nested class: only test classes at the module's top "
+            "level can run on the board"
+        )
+    return cls.__name__, hasattr(cls, "setup_method"), hasattr(cls, "teardown_method")
+
+
+def _run_on_board(item: pytest.Function, session: BoardSession) -> None:
+    from mpharness import MPHarnessError
+    from pytest_mpharness.report import BoardFailure, BoardTestFailure, failure_exception
+    from pytest_mpharness.runner import new_nonce, run_on_board
+    from pytest_mpharness.shipping import ShippingError, call_program
+
     board = session.prepare(item)
+    path, line, _ = item.reportinfo()
+    where = (str(path), (line or 0) + 1)
+    nonce = new_nonce()
     try:
-        shipment = session.module_source(str(item.path)).shipment(item.originalname)
+        class_name, setup, teardown = _call_target(item)
+        session.files.prepare(board)
+        only = (class_name or item.originalname) if session.files.small else None
+        module = session.test_module(item, _host_tests, only)
+        if class_name is None:
+            module.source.check_decorators(item.originalname)
         kwargs = _board_arguments(item)
-    except (ShippingError, SyntaxError, OSError) as err:
-        path, line, _ = item.reportinfo()
-        raise BoardTestFailure(
-            BoardFailure(
-                "ShippingError", [f"ShippingError: {err}"], where=(str(path), (line or 0) + 1)
-            )
-        ) from None
+        written = session.files.ensure(board, module.modules)
+        program = call_program(
+            module,
+            item.originalname,
+            nonce,
+            kwargs,
+            class_name,
+            setup,
+            teardown,
+            folder=session.files.where,
+        )
+    except (ShippingError, SyntaxError, OSError, MPHarnessError) as err:
+        kind = "ShippingError" if isinstance(err, ShippingError) else type(err).__name__
+        raise BoardTestFailure(BoardFailure(kind, [f"{kind}: {err}"], where=where)) from None
+    if written:
+        item.add_report_section("call", "board files", "\n".join(written) + "\n")
     budget = board_budget(item, session.settings.timeout)
     live = item.config.getoption("capture", "fd") == "no"
-    outcome = run_on_board(board, shipment, kwargs, timeout=budget, live=live)
+    outcome = run_on_board(board, module, program, nonce, where=where, timeout=budget, live=live)
+    if _lost_module_file(outcome, module):
+        # something removed a module file since it was listed (a sync with delete, a
+        # host-driven test): list the board again, write what is missing, run once more
+        session.files.forget()
+        written = session.files.ensure(board, module.modules)
+        item.add_report_section("call", "board files", "\n".join(written) + "\n")
+        outcome = run_on_board(
+            board, module, program, nonce, where=where, timeout=budget, live=live
+        )
     _attach_output(item, session, outcome, live)
     if outcome.broken is not None:
         session.mark_broken(f"board {session.name!r} is broken: {outcome.broken}")
@@ -381,8 +557,19 @@ def _run_on_board(item: pytest.Function, session: BoardSession) -> None:
         return
     if outcome.status == "skip":
         pytest.skip(outcome.reason)
+    if outcome.status == "xfail":
+        pytest.xfail(outcome.reason)
     assert outcome.failure is not None
     raise failure_exception(outcome.failure)
+
+
+def _lost_module_file(outcome: Any, module: Any) -> bool:
+    """The test failed because the board lacks one of the module files written for it."""
+    failure = outcome.failure
+    if outcome.status != "fail" or failure is None or failure.exc_type != "ImportError":
+        return False
+    text = " ".join(failure.lines)
+    return any(repr(m.name) in text or f" {m.name}" in text for m in module.modules)
 
 
 def _attach_output(item: pytest.Item, session: BoardSession, outcome: Any, live: bool) -> None:
@@ -422,10 +609,9 @@ def pytest_runtest_makereport(
         path, line, _ = item.reportinfo()
         report.longrepr = (str(path), (line or 0) + 1, longrepr[2])
     if report.failed and excinfo is not None:
-        from pytest_mpharness.report import BoardFailureRepr, BoardTestFailure, relative_to
+        from pytest_mpharness.report import BoardTestFailure, exception_repr, relative_to
 
         if isinstance(excinfo.value, BoardTestFailure):
             style = item.config.getoption("tbstyle", "auto")
             rel = relative_to(str(item.config.invocation_params.dir))
-            # duck-typed like pytest's TerminalRepr (toterminal, reprcrash, str)
-            report.longrepr = BoardFailureRepr(excinfo.value.failure, style, rel)  # type: ignore[assignment]
+            report.longrepr = exception_repr(excinfo.value.failure, style, rel)

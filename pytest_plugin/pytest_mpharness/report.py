@@ -3,13 +3,14 @@
 Theory of operation
 -------------------
 A board failure is described by :class:`BoardFailure`: the exception name, the ``E`` lines
-(message, compared values, explanation) and the traceback frames. Frames of the shipped
-program are mapped back to the test file through the shipment's line map (see
-``shipping.py``); frames of the device runner are dropped; frames of modules on the board
-are kept as the board named them. :class:`BoardFailureRepr` renders that like pytest does
-(function source up to the failing line, ``>`` marker, ``E`` lines, ``path:line: Type``) for
-``--tb=long/auto/short/line/native``, and has the ``reprcrash`` pytest's summary line and the
-JUnit writer read.
+(message, compared values, explanation) and the traceback frames. Frames of the test
+module's image and of helper modules are mapped to their host files (the images keep the
+host files' line numbers, see ``shipping.py``); frames of the per-test program and of
+mpharness' board modules are dropped; frames of other modules on the board are kept as the
+board named them. :func:`exception_repr` turns that into pytest's own report objects, laid
+out like a local failure (function source up to the failing line, ``>`` marker, ``E`` lines,
+``path:line: Type``) for ``--tb=long/auto/short/line/native``: pytest's summary line, the
+JUnit writer and pytest-xdist's worker-to-controller serialisation all read them as usual.
 """
 
 from __future__ import annotations
@@ -24,6 +25,14 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
+
+from _pytest._code.code import (
+    ExceptionChainRepr,
+    ReprEntry,
+    ReprEntryNative,
+    ReprFileLocation,
+    ReprTraceback,
+)
 
 _FRAME_RE = re.compile(r'^\s+File "(?P<file>[^"]*)"(?:, line (?P<line>\d+))?(?:, in (?P<func>.+))?')
 #: The file name MicroPython gives code sent through the REPL.
@@ -125,31 +134,28 @@ def _parse_frames(text: str) -> list[tuple[str, int | None, str]]:
     return frames
 
 
-def map_traceback(text: str, path: str, line_map: tuple[int | None, ...]) -> list[Frame]:
-    """Frames of a board traceback; program lines mapped to ``path``, runner frames dropped.
+def map_traceback(
+    text: str, files: dict[str, str], hidden: tuple[str, ...] = ("_mph",)
+) -> list[Frame]:
+    """Frames of a board traceback, mapped to host files.
 
-    The program is ``<stdin>`` when sent directly; on boards without raw-paste the engine may
-    upload it into a string and ``exec`` it from a one-line ``<stdin>`` loader, so then the
-    program is the ``<string>`` right under that loader frame.
+    Args:
+        text: the traceback as the board printed it.
+        files: board file name -> host file with the same line numbers (the test module's
+            image and helper modules, see ``shipping.py``).
+        hidden: prefixes of mpharness' own board modules, whose frames are dropped (as pytest
+            hides its own); the per-test program (``<stdin>``, or ``<string>`` when a board
+            without raw-paste ran it from an upload) is dropped too.
     """
-    raw = _parse_frames(text)
-    program = STDIN_NAME
-    if (
-        len(raw) > 1
-        and raw[0][0] == STDIN_NAME
-        and raw[0][2] == "<module>"
-        and raw[1][0] == EXEC_NAME
-        and raw[1][2] == "<module>"
-    ):
-        program, raw = EXEC_NAME, raw[1:]
     frames: list[Frame] = []
-    for file, lineno, func in raw:
-        if file != program:
-            frames.append(Frame(file, lineno, func, mapped=False))
+    for file, lineno, func in _parse_frames(text):
+        name = file.rsplit("/", 1)[-1]
+        if name in files:
+            frames.append(Frame(files[name], lineno, func, mapped=True))
+        elif file in (STDIN_NAME, EXEC_NAME) or name.startswith(hidden):
             continue
-        source = line_map[lineno - 1] if lineno and 0 < lineno <= len(line_map) else None
-        if source is not None:
-            frames.append(Frame(path, source, func, mapped=True))
+        else:
+            frames.append(Frame(file, lineno, func, mapped=False))
     return frames
 
 
@@ -178,10 +184,12 @@ def format_board_traceback(failure: BoardFailure, rel: Any = str) -> str:
 
 
 def explain_assert(details: tuple[Any, ...], plain_expr: str | None) -> tuple[str, list[str]]:
-    """(exception name, ``E`` lines) for the device helper's ``_MphF`` arguments."""
+    """(exception name, ``E`` lines) for a rewritten assert's (message, operator, left, right)."""
     message, op, left, right = [*details, None, "", "", ""][:4]
     if op == "fail":
         return "Failed", [f"Failed: {message}"]
+    if op == "msg":
+        return "AssertionError", [f"AssertionError: {message}"]
     lines = [f"AssertionError: {message}"] if message is not None else []
     if op == "":
         lines.append(f"assert {left}")
@@ -262,91 +270,65 @@ def function_start(path: str, lineno: int) -> int:
     return best[1]
 
 
-@dataclass(frozen=True)
-class ReprCrash:
-    """The ``path:line: message`` pytest puts in summaries (same fields as pytest's)."""
+def exception_repr(failure: BoardFailure, style: str, rel: Any) -> ExceptionChainRepr:
+    """A board failure as pytest's own exception report, laid out like a local failure.
 
-    path: str
-    lineno: int
-    message: str
+    pytest's report objects (not a look-alike) so that everything that reads reports treats
+    it as any failure: the short summary and JUnit's ``failure message`` take the first ``E``
+    line from ``reprcrash``, and pytest-xdist serialises it whole from worker to controller.
 
-    def __str__(self) -> str:
-        return f"{self.path}:{self.lineno}: {self.message}"
-
-    def toterminal(self, tw: Any) -> None:
-        tw.line(str(self))
-
-
-class BoardFailureRepr:
-    """A report ``longrepr`` that renders a :class:`BoardFailure` like pytest's tracebacks."""
-
-    def __init__(self, failure: BoardFailure, style: str, rel: Any) -> None:
-        self.failure = failure
-        self.style = style
-        self._rel = rel
-        path, line = failure.location()
-        first = failure.lines[0] if failure.lines else failure.exc_type
-        self.reprcrash = ReprCrash(rel(path), line, first)
-
-    def __str__(self) -> str:
-        lines: list[str] = []
-        self._render(lambda text, **_: lines.append(text))
-        return "\n".join(lines)
-
-    def toterminal(self, tw: Any) -> None:
-        """Write the report (called by pytest's terminal reporter)."""
-        self._render(tw.line, tw.sep)
-
-    def _render(self, line: Any, sep: Any = None) -> None:
-        if self.style == "line":
-            line(str(self.reprcrash))
-            return
-        if self.style == "native":
-            self._native(line)
-            return
-        entries: list[Frame | None] = [f for f in self.failure.frames if f.lineno] or [None]
-        for i, frame in enumerate(entries):
-            last = i == len(entries) - 1
-            if i:
-                if sep is not None:
-                    sep("_ ")
-                else:
-                    line("_ " * 20)
-            self._entry(line, frame, last)
-
-    def _entry(self, line: Any, frame: Frame | None, last: bool) -> None:
-        path, lineno = (frame.path, frame.lineno) if frame else self.failure.where
+    Args:
+        failure: what went wrong.
+        style: pytest's ``--tb`` style (``line`` is pytest's own, from ``reprcrash``).
+        rel: makes a path relative for display.
+    """
+    path, line = failure.location()
+    first = failure.lines[0] if failure.lines else failure.exc_type
+    crash = ReprFileLocation(rel(path), line, first)
+    entries: list[ReprEntry | ReprEntryNative]
+    if style == "native":
+        entries = [ReprEntryNative(_native_lines(failure))]
+        return ExceptionChainRepr([(ReprTraceback(entries, None, "native"), crash, None)])
+    frames: list[Frame | None] = [f for f in failure.frames if f.lineno] or [None]
+    entries = []
+    short = style == "short"
+    for i, frame in enumerate(frames):
+        last = i == len(frames) - 1
+        where_path, lineno = (frame.path, frame.lineno) if frame else failure.where
         mapped = frame is None or frame.mapped
-        source = linecache.getline(path, lineno).rstrip("\n") if mapped and lineno else ""
-        if self.style == "short":
-            func = f" in {frame.func}" if frame else ""
-            line(f"{self._rel(path)}:{lineno}:{func}")
+        source = linecache.getline(where_path, lineno).rstrip("\n") if mapped and lineno else ""
+        lines: list[str] = []
+        if short:
             if source:
-                line("    " + source.strip())
-        elif mapped and lineno:
-            for n in range(function_start(path, lineno), lineno):
-                line("    " + linecache.getline(path, n).rstrip("\n"))
-            line(">   " + source)
-        if last:
-            indent = len(source) - len(source.lstrip()) if self.style != "short" else 0
-            for text in self.failure.lines:
-                for part in text.split("\n") or [""]:
-                    line("E   " + " " * indent + part, red=True, bold=True)
-        if self.style != "short":
-            line("")
-            where = f"{self._rel(path)}:{lineno}: "
+                lines.append("    " + source.strip())
+            message = f"in {frame.func}" if frame else ""
+        else:
+            if mapped and lineno:
+                for n in range(function_start(where_path, lineno), lineno):
+                    lines.append("    " + linecache.getline(where_path, n).rstrip("\n"))
+                lines.append(">   " + source)
+            message = failure.exc_type if last else ""
             if not mapped:
-                where += f"in {frame.func if frame else '?'} (on the board) "
-            line(where + (self.failure.exc_type if last else ""), red=last, bold=last)
+                message = f"in {frame.func if frame else '?'} (on the board) " + message
+        if last:
+            indent = len(source) - len(source.lstrip()) if not short else 0
+            for text in failure.lines:
+                for part in text.split("\n") or [""]:
+                    lines.append("E   " + " " * indent + part)
+        location = ReprFileLocation(rel(where_path), lineno or 0, message.strip())
+        entries.append(ReprEntry(lines, None, None, location, "short" if short else "long"))
+    reprtraceback = ReprTraceback(entries, None, "short" if short else "long")
+    return ExceptionChainRepr([(reprtraceback, crash, None)])
 
-    def _native(self, line: Any) -> None:
-        line("Traceback (most recent call last):")
-        for frame in self.failure.frames:
-            line(f'  File "{frame.path}", line {frame.lineno}, in {frame.func}')
-            if frame.mapped and frame.lineno:
-                line("    " + linecache.getline(frame.path, frame.lineno).strip())
-        for text in self.failure.lines:
-            line(text)
+
+def _native_lines(failure: BoardFailure) -> list[str]:
+    lines = ["Traceback (most recent call last):\n"]
+    for frame in failure.frames:
+        lines.append(f'  File "{frame.path}", line {frame.lineno}, in {frame.func}\n')
+        if frame.mapped and frame.lineno:
+            lines.append("    " + linecache.getline(frame.path, frame.lineno).strip() + "\n")
+    lines.extend(text + "\n" for text in failure.lines)
+    return lines
 
 
 def relative_to(base: str) -> Any:

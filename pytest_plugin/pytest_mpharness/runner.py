@@ -2,10 +2,11 @@
 
 Theory of operation
 -------------------
-The program (device runner + shipped test code + one call line) runs in one
-``Board.exec``. The call line carries a fresh random nonce; the device runner prints the
-result frame ``\\x1e NONCE : LEN : PAYLOAD \\x1f`` only after the test function returned (or
-called ``pytest.skip``). The test cannot see the nonce, so its output cannot forge the frame;
+The per-test program (import the module image, call the test; see ``shipping.py``) runs in
+one ``Board.exec``. It carries a fresh random nonce and prints the result frame
+``\\x1e NONCE : LEN : PAYLOAD \\x1f`` only after the test function returned (or called
+``pytest.skip``/``pytest.xfail``). The test cannot see the nonce, so its output cannot forge
+the frame;
 and ``Board.exec`` returns normally only when the engine's own end marker arrived, i.e. the
 program really ran to its end. A pass therefore needs both: the exec completed, and the last
 thing in its output is a well-formed frame with this test's nonce saying ``pass``. Everything
@@ -16,23 +17,34 @@ a lost link or a board that rebooted mid-test, or a missing/garbled frame.
 from __future__ import annotations
 
 import ast
+import re
 import secrets
 import sys
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mpharness import BoardBroken, BoardTimeout, MPHarnessError, RemoteError
 from pytest_mpharness.report import BoardFailure, explain_assert, map_traceback
-from pytest_mpharness.shipping import Shipment
+from pytest_mpharness.shipping import TestModule
 
 if TYPE_CHECKING:
     from mpharness import Board
 
 FRAME_LEAD = "\x1e"
 FRAME_TAIL = "\x1f"
-#: Exception class the device runner raises for failed asserts and pytest.fail().
-ASSERT_EXC = "_MphF"
+#: Exception a failed (rewritten) assert raises on the board.
+ASSERT_EXC = "AssertionError"
+#: Operators of a rewritten assert's 4-tuple message ('' for a plain assert).
+ASSERT_OPS = frozenset({"", "==", "!=", "<", "<=", ">", ">=", "in", "not in", "is", "is not"})
+#: The stand-in's pytest.fail() / raises() "DID NOT RAISE" outcome.
+FAILED_EXC = "Failed"
+#: The line a MicroPython board prints when it boots into its friendly REPL.
+BOOT_BANNER = 'Type "help()" for more information.'
+#: Output kept for a test whose board crashed (characters).
+TAIL_CHARS = 64 * 1024
+#: Range of the per-test nonce (a decimal int below 2**30: a small int even on the micro:bit).
+NONCE_RANGE = (10**8, 10**9 - 1)
 
 
 @dataclass
@@ -40,9 +52,9 @@ class Outcome:
     """The result of one on-board test.
 
     Attributes:
-        status: ``pass``, ``skip`` or ``fail``.
+        status: ``pass``, ``skip``, ``xfail`` or ``fail``.
         stdout: what the test printed on the board (the result frame removed).
-        reason: the skip reason (status ``skip``).
+        reason: the skip or xfail reason.
         failure: what went wrong (status ``fail``).
         broken: the board is beyond recovery (the remaining tests must error).
         lost: the board crashed, rebooted or lost its link: recover it before the next test.
@@ -98,74 +110,127 @@ class LiveEcho:
             sys.stdout.flush()
 
 
+class OutputTail:
+    """The last :data:`TAIL_CHARS` characters of what the board printed, kept while the test
+    runs: when the board crashes or reboots mid-test the exec returns nothing, and this is
+    what it printed before (bounded, whatever the test prints)."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def feed(self, text: str) -> None:
+        self.text = (self.text + text)[-TAIL_CHARS:]
+
+
+def new_nonce() -> int:
+    """A fresh random nonce for one test's result frame."""
+    low, high = NONCE_RANGE
+    return low + secrets.randbelow(high - low + 1)
+
+
 def run_on_board(
     board: Board,
-    shipment: Shipment,
-    kwargs: dict[str, str],
+    module: TestModule,
+    program: str,
+    nonce: int,
     *,
+    where: tuple[str, int],
     timeout: float,
     live: bool = False,
 ) -> Outcome:
-    """Run a shipped test with the given argument literals and classify the result."""
-    nonce = secrets.token_hex(6)
-    code, line_map = shipment.program(nonce, kwargs)
+    """Run a test's program (see :func:`~pytest_mpharness.shipping.call_program`) and
+    classify the result. The module's files must already be on the board; ``where`` is the
+    (path, line) of the test, reported when no board frame points into the test file."""
     echo = LiveEcho() if live else None
+    tail = OutputTail()
+
+    def on_output(text: str) -> None:
+        tail.feed(text)
+        if echo is not None:
+            echo.feed(text)
+
     started = time.perf_counter()
     try:
-        stdout = board.exec(code, timeout=timeout, on_output=echo.feed if echo else None)
+        stdout = board.exec(program, timeout=timeout, on_output=on_output)
     except RemoteError as err:
-        outcome = _from_remote_error(err, shipment, line_map)
+        outcome = _from_remote_error(err, module, where)
     except BoardTimeout as err:
-        outcome = _from_timeout(err, board, timeout, shipment)
+        outcome = _from_timeout(err, board, timeout, module, where)
     except BoardBroken as err:
-        outcome = _lost(board, shipment, f"BoardBroken: {err}", "")
+        outcome = _lost(board, where, f"BoardBroken: {err}", tail.text)
         outcome.broken = err
     except MPHarnessError as err:
-        outcome = _lost(board, shipment, f"{type(err).__name__}: {err}", "")
+        outcome = _lost(board, where, f"{type(err).__name__}: {err}", before_reboot(tail.text))
     else:
-        outcome = _from_stdout(stdout, nonce, board, shipment)
+        outcome = _from_stdout(stdout, str(nonce), board, where)
     outcome.seconds = time.perf_counter() - started
     if echo is not None:
         echo.finish(outcome.stdout)
     return outcome
 
 
-def _where(shipment: Shipment) -> tuple[str, int]:
-    return shipment.path, shipment.def_line
-
-
-def _from_stdout(stdout: str, nonce: str, board: Board, shipment: Shipment) -> Outcome:
+def _from_stdout(stdout: str, nonce: str, board: Board, where: tuple[str, int]) -> Outcome:
     output, payload = split_frame(stdout, nonce)
-    if payload == "pass":
-        return Outcome("pass", output)
-    if payload is not None and payload.startswith("skip:"):
-        return Outcome("skip", output, reason=payload[5:] or "skipped on the board")
+    status, _, recorded = (payload or "").partition("\n")
     problem = "no result frame" if payload is None else f"an unknown result {payload[:60]!r}"
+    if payload is not None and (status == "pass" or status.startswith(("skip:", "xfail:"))):
+        mismatch = check_matches(recorded)
+        if mismatch is not None:
+            return Outcome(
+                "fail", output, failure=BoardFailure("AssertionError", mismatch, where=where)
+            )
+        if status == "pass":
+            return Outcome("pass", output)
+        if status.startswith("skip:"):
+            return Outcome("skip", output, reason=status[5:] or "skipped on the board")
+        return Outcome("xfail", output, reason=status[6:])
     failure = BoardFailure(
         "BoardError",
         [
             f"BoardError: the test's program ended on board {board.name!r} with {problem};",
             "the test did not report a pass, so it cannot count as one",
         ],
-        where=_where(shipment),
+        where=where,
     )
     return Outcome("fail", output, failure=failure)
 
 
-def _from_remote_error(
-    err: RemoteError, shipment: Shipment, line_map: tuple[int | None, ...]
-) -> Outcome:
-    frames = map_traceback(err.traceback, shipment.path, line_map)
-    if err.exc_type == ASSERT_EXC:
+def check_matches(recorded: str) -> list[str] | None:
+    """Decide the board's ``raises(match=...)`` / ``ExceptionInfo.match()`` calls as pytest
+    does (``re.search`` on the host); the ``E`` lines of the first mismatch, or None.
+
+    ``recorded`` is the repr of the board's list of (pattern, message) pairs ("" for none).
+    """
+    if not recorded:
+        return None
+    try:
+        pairs = ast.literal_eval(recorded)
+        checked = [(str(p), str(v)) for p, v in pairs]
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return ["AssertionError: the board's record of regex matches is unreadable"]
+    for pattern, value in checked:
         try:
-            details = ast.literal_eval(err.message)
-        except (ValueError, SyntaxError):
-            details = (err.message, "fail", "", "")
-        if not isinstance(details, tuple):
-            details = (str(details), "fail", "", "")
-        line = next((f.lineno for f in reversed(frames) if f.mapped), None)
-        expr = shipment.plain_asserts.get(line) if line is not None else None
+            found = re.search(pattern, value)
+        except re.error as err:
+            return [f"re.error: bad regex {pattern!r} in raises(match=...): {err}"]
+        if found is None:
+            return [
+                "AssertionError: Regex pattern did not match.",
+                f"  Expected regex: {pattern!r}",
+                f"  Actual message: {value!r}",
+            ]
+    return None
+
+
+def _from_remote_error(err: RemoteError, module: TestModule, where: tuple[str, int]) -> Outcome:
+    frames = map_traceback(err.traceback, module.files())
+    details = _assert_details(err) if err.exc_type == ASSERT_EXC else None
+    if details is not None:
+        last = next((f for f in reversed(frames) if f.mapped and f.lineno), None)
+        expr = module.plain_assert(last.path, last.lineno) if last and last.lineno else None
         exc_type, lines = explain_assert(details, expr)
+    elif err.exc_type == FAILED_EXC:
+        exc_type, lines = "Failed", [f"Failed: {err.message}"]
     elif err.exc_type == "SystemExit":
         exc_type, lines = (
             "SystemExit",
@@ -177,26 +242,52 @@ def _from_remote_error(
     else:
         exc_type = err.exc_type
         lines = [f"{err.exc_type}: {err.message}" if err.message else err.exc_type]
-    failure = BoardFailure(exc_type, lines, frames, _where(shipment), err.traceback)
+    failure = BoardFailure(exc_type, lines, frames, where, err.traceback)
     return Outcome("fail", err.stdout, failure=failure, board_error=err.traceback)
 
 
-def _from_timeout(err: BoardTimeout, board: Board, budget: float, shipment: Shipment) -> Outcome:
+def _assert_details(err: RemoteError) -> tuple[Any, ...] | None:
+    """The (message, operator, repr(L), repr(R)) of a rewritten assert, or None for any
+    other AssertionError."""
+    try:
+        details = ast.literal_eval(err.message)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    if isinstance(details, tuple) and len(details) == 4 and details[1] in ASSERT_OPS:
+        return details
+    return None
+
+
+def _from_timeout(
+    err: BoardTimeout, board: Board, budget: float, module: TestModule, where: tuple[str, int]
+) -> Outcome:
     lines = [
         f"Timeout: timed out after {budget:g} s on board {board.name!r}: the test did not "
         "finish in its budget and was interrupted",
     ]
     trace = getattr(err, "traceback", "") or ""
-    frames = map_traceback(trace, shipment.path, shipment.line_map) if trace else []
-    failure = BoardFailure("Timeout", lines, frames, _where(shipment), trace)
+    frames = map_traceback(trace, module.files()) if trace else []
+    failure = BoardFailure("Timeout", lines, frames, where, trace)
     return Outcome("fail", err.partial_output, failure=failure, board_error=trace)
 
 
-def _lost(board: Board, shipment: Shipment, what: str, output: str) -> Outcome:
+def before_reboot(output: str) -> str:
+    """``output`` without the boot banner a rebooting board printed at its end."""
+    at = output.rfind(BOOT_BANNER)
+    if at < 0:
+        return output
+    start = output.rfind("\n", 0, max(output.rfind("\n", 0, at), 0))  # the version line
+    return output[: start + 1].rstrip("\x00") if start >= 0 else ""
+
+
+def _lost(board: Board, where: tuple[str, int], what: str, output: str) -> Outcome:
     lines = [
         what,
         f"board {board.name!r} crashed, rebooted or went silent during the test "
         "(no result was received, so this is not a pass)",
     ]
-    failure = BoardFailure("BoardError", lines, where=_where(shipment))
+    printed = output.strip().splitlines()
+    if printed:
+        lines.append(f"the last line it printed before: {printed[-1][:200]!r}")
+    failure = BoardFailure("BoardError", lines, where=where)
     return Outcome("fail", output, failure=failure, lost=True)

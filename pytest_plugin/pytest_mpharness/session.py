@@ -26,10 +26,12 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_mpharness.board_cache import BoardFileCache
 from pytest_mpharness.flashing import FLASH_INPUT
 from pytest_mpharness.report import BoardFailure, BoardSetupError
 from pytest_mpharness.settings import DEFAULT_TIMEOUT, ISOLATION_SCOPES, Settings
@@ -47,7 +49,7 @@ if TYPE_CHECKING:
     from mpharness import Board
     from mpharness.rigs.boardspec import BoardSpec
     from pytest_mpharness.pool import BoardSet
-    from pytest_mpharness.shipping import ModuleSource
+    from pytest_mpharness.shipping import TestModule
 
 log = logging.getLogger("pytest_mpharness")
 
@@ -95,13 +97,18 @@ class BoardSession:
         self.needs_recovery = False
         self._scope_key: object = None
         self._prepared: object = None
-        self._modules: dict[str, ModuleSource] = {}
+        self._modules: dict[tuple[str, str | None], TestModule] = {}
+        self._host_tests: dict[str, frozenset[str]] = {}
+        #: module files on the board (pytest stand-in, test module images, helpers)
+        self.files = BoardFileCache()
         self._recorded = False
         self._synced: set[str] = set()
         #: boards this process flashed (or found up to date) for ``--board-flash``
         self.flashed: set[str] = set()
         #: what ``--board-flash`` did, one line per board, for the terminal summary
         self.flash_log: list[str] = []
+        #: under pytest-xdist (controller): each worker's board facts (plugin.py)
+        self.worker_reports: list[dict[str, Any]] = []
         #: under pytest-xdist the controller flashed the pool: "" or why it failed (flashing.py)
         self.flashed_by_controller: str | None = workerinput.get(FLASH_INPUT)
         if self.flashed_by_controller:
@@ -111,6 +118,11 @@ class BoardSession:
     def name(self) -> str:
         """The board's name (rig name, built-in name or URL)."""
         return self.spec.name
+
+    @property
+    def reset_mode(self) -> str:
+        """How a test is isolated: ``--board-reset`` if given, else the rig entry's ``reset``."""
+        return self.settings.reset or self.spec.reset
 
     @property
     def flash_tools(self) -> dict[str, Any]:
@@ -217,16 +229,16 @@ class BoardSession:
                 )
                 raise self._setup_error(item, self.broken or "") from None
         elapsed = (time.perf_counter() - started) * 1000
-        if self.spec.reset == "none":
-            text = f"board {self.name!r} not reset (its rig entry says reset: none)\n"
+        if self.reset_mode == "none":
+            text = f"board {self.name!r} not reset (reset: none)\n"
         else:
-            text = f"{self.spec.reset} reset of board {self.name!r} in {elapsed:.1f} ms\n"
+            text = f"{self.reset_mode} reset of board {self.name!r} in {elapsed:.1f} ms\n"
         if boot.strip():
             text += boot if boot.endswith("\n") else boot + "\n"
         item.add_report_section("setup", "board log", text)
 
     def _reset(self, board: Board) -> str:
-        mode = self.spec.reset
+        mode = self.reset_mode
         if mode == "none":
             return ""
         if mode == "hard":
@@ -303,6 +315,23 @@ class BoardSession:
         for name, value in self.properties().items():
             xml.add_global_property(name, value)
 
+    def add_worker_report(self, report: dict[str, Any]) -> None:
+        """Keep a pytest-xdist worker's board facts; its board's properties become JUnit
+        ``<testsuite>`` properties here, in the controller that writes the XML."""
+        self.worker_reports.append(report)
+        try:
+            from _pytest.junitxml import xml_key
+        except ImportError:  # pragma: no cover - pytest without junitxml
+            return
+        xml = self.config.stash.get(xml_key, None)
+        properties = report.get("properties") or {}
+        if xml is None or not isinstance(properties, dict):
+            return
+        have = {(name, value) for name, value in xml.global_properties}
+        for name, value in properties.items():
+            if (name, str(value)) not in have:
+                xml.add_global_property(name, str(value))
+
     def properties(self) -> dict[str, str]:
         """Facts about the board for reports: name, URL, firmware."""
         props = {"mpharness_board": self.name}
@@ -364,13 +393,31 @@ class BoardSession:
             self._scope_key = None
             self._prepared = None
 
-    def module_source(self, path: str) -> ModuleSource:
-        """The parsed test module at ``path`` (parsed once per run)."""
-        from pytest_mpharness.shipping import ModuleSource
+    def test_module(
+        self,
+        item: pytest.Item,
+        host_tests: Callable[[pytest.Item], frozenset[str]],
+        only: str | None = None,
+    ) -> TestModule:
+        """The board modules of ``item``'s test file (built once per run).
 
-        if path not in self._modules:
-            self._modules[path] = ModuleSource(path)
-        return self._modules[path]
+        Args:
+            item: a test of the file.
+            host_tests: gives the top-level names of the file's tests that run on the host
+                (called once per file).
+            only: build the image of this one test (function or class) of the file.
+        """
+        from pytest_mpharness.shipping import build_test_module
+
+        path = str(item.path)
+        key = (path, only)
+        if key not in self._modules:
+            if path not in self._host_tests:
+                self._host_tests[path] = host_tests(item)
+            self._modules[key] = build_test_module(
+                path, self._host_tests[path], item.config.rootpath, only
+            )
+        return self._modules[key]
 
     def _setup_error(self, item: pytest.Item, reason: str) -> BoardSetupError:
         path, line = _item_location(item)

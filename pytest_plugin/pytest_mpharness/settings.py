@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 ISOLATION_SCOPES = ("test", "module", "session")
+RESET_MODES = ("soft", "hard", "none")
 DEFAULT_TIMEOUT = 60.0
 #: Seconds a run waits for a board another session holds (``--lease-wait``, default below
 #: or ``$MPHARNESS_LEASE_WAIT_S``): long, so that runs started together take turns.
@@ -25,6 +26,7 @@ class Settings:
         sync: copy the rig entry's resources to the board before the first test.
         lease_wait: seconds to wait for a board another session holds (None: for ever).
         flash: flash the rig entry's ``firmware`` before the board is first opened.
+        reset: ``soft``, ``hard`` or ``none`` for every board (None: each rig entry's own).
     """
 
     device: str | None
@@ -34,6 +36,7 @@ class Settings:
     sync: bool = False
     lease_wait: float | None = DEFAULT_LEASE_WAIT
     flash: bool = False
+    reset: str | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -64,7 +67,12 @@ class Settings:
         name = str(device).strip() if device else ""
         flash = bool(config.getoption("mpharness_flash") or config.getini("mpharness_flash"))
         wait = _lease_wait(config)
-        return cls(name or None, tuple(rig), timeout, isolation, sync, wait, flash)
+        reset = config.getoption("mpharness_reset", None) or config.getini("mpharness_reset")
+        if reset and reset not in RESET_MODES:
+            raise pytest.UsageError(
+                f"board reset must be one of {', '.join(RESET_MODES)}, not {reset!r}"
+            )
+        return cls(name or None, tuple(rig), timeout, isolation, sync, wait, flash, reset or None)
 
 
 def _lease_wait(config: pytest.Config) -> float | None:

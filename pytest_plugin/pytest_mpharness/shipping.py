@@ -1,38 +1,57 @@
-"""Turning a host test function into a program the board can run.
+"""Turning a host test module into modules the board imports, and a test into a tiny program.
 
 Theory of operation
 -------------------
-The test module's source is parsed once (:class:`ModuleSource`). For one test function the
-*closure* is computed: the module-level statements that bind a name the test uses (helper
-functions, constants, imports, classes, ``try: import ujson as json`` blocks), then the names
-those statements use, and so on. Anything about pytest itself (``import pytest``,
-``pytestmark``, fixtures, decorators of the test) stays on the host; if the shipped code
-mentions ``pytest``, a tiny device-side stand-in (``raises``/``skip``/``fail``) goes along.
+The board sees the same module state as the host because it runs the test module's top level
+the way an import does, in source order: the module is sent as a file (a *module image*,
+``_mphm<hash>.py``) and every on-board test is a short program that imports it and calls the
+test (``mpharness/_device/pytest_call.py``). The image is the test file, line for line, with
+these changes (each keeps every other line where it was, so board tracebacks need no map):
 
-The chosen statements are copied as *text*, in source order, so the board compiles exactly
-what the user wrote. Every ``assert`` in them is rewritten in place into a call of a device
-helper (``_mph_f``, see ``mpharness/_device/pytest_runner.py``) that raises with the repr of
-both sides, only when the assert fails; the rewritten statement is padded with newlines inside
-its parentheses so it spans the same lines as the original. Each copied line therefore keeps
-a fixed offset, and :attr:`Shipment.line_map` maps a line of the program back to the test
-file, so a board traceback can be shown against the test file. The device helper comes
-first; the call lines (per-test nonce, argument literals) are appended per test.
+* ``import pytest`` / ``from pytest import ...`` import the board's pytest
+  (``pytest_core.py``, sent as ``_mphpt<hash>.py``; see :func:`runtime_modules`); imports of
+  ``_pytest``, ``mpharness``, ``pytest_mpharness`` and ``__future__`` are left out (``pass``
+  where a block needs one).
+* What only the host uses is left out: fixtures, ``pytestmark``/``pytest_plugins``, tests that
+  run on the host (``host_tests``), and pytest's own decorators (``@pytest.mark...``).
+* A statement that only *binds* names (``import``, ``def``, ``class``, ``NAME = ...``) is left
+  out when nothing that goes to the board reads those names, so host-only imports such as
+  ``subprocess`` used by host-driven tests in the same file stay on the host. Every other
+  top-level statement (calls, ``X.append(...)``, ``D[k] = v``, ``Cls.attr = v``, ``for``,
+  ``if``, ``try``) runs on the board, in source order, with the definitions it reads.
+* Docstrings and comments are left out (less to send, compile and keep in a small heap).
+* Every ``assert`` inside a function is rewritten, on its own line, to carry the compared
+  values' reprs in its message when it fails (:meth:`ModuleSource._rewrite_assert`).
+* Decorators of on-board tests that are not pytest's are kept and run on the board; one that
+  names something the board cannot have is a :class:`ShippingError`, never dropped.
+
+Rootdir-local modules the kept code imports (``from helpers import triple`` with
+``helpers.py`` beside the test, or in a parent folder up to the rootdir) become images too,
+under their own names. What goes to the board is a list of :class:`BoardModule`; the plugin
+writes each one once (names carry content hashes, see ``board_cache.py``), so a module's
+shipping is paid once, not per test.
 """
 
 from __future__ import annotations
 
 import ast
-import builtins
+import hashlib
 import importlib.resources
+import io
+import re
 import tokenize
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-#: Module names whose imports never go to the board.
-HOST_ONLY_MODULES = ("pytest", "_pytest", "pytest_mpharness", "mpharness")
+#: Module names whose imports never go to the board (``pytest`` is replaced by the stand-in).
+HOST_ONLY_MODULES = frozenset({"_pytest", "pytest_mpharness", "mpharness", "__future__"})
 #: Module-level names that belong to pytest and never go to the board.
 HOST_ONLY_NAMES = frozenset({"pytestmark", "pytest_plugins"})
+#: Name prefix of the marker files that record a helper module's content on the board.
+MARKER_PREFIX = "_mphk"
+#: Files that are never shipped as helper modules.
+NEVER_SHIPPED = frozenset({"conftest"})
 _COMPARE_OPS: dict[type[ast.cmpop], str] = {
     ast.Eq: "==",
     ast.NotEq: "!=",
@@ -46,79 +65,116 @@ _COMPARE_OPS: dict[type[ast.cmpop], str] = {
     ast.IsNot: "is not",
 }
 _SIMPLE_LITERALS = frozenset({int, bool, str, bytes, type(None)})
-_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+_FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_Edit = tuple[int, int, int, int, bytes]
 
 
 class ShippingError(Exception):
     """The test cannot be sent to the board (the message says why)."""
 
 
-@lru_cache(maxsize=4)
+def digest(text: str | bytes, size: int = 8) -> str:
+    """A short hex content hash for board file names."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    return hashlib.sha256(data).hexdigest()[:size]
+
+
+@lru_cache(maxsize=8)
 def device_helper(name: str) -> str:
-    """A device-side helper file from ``mpharness/_device``, compacted for small boards.
+    """A device-side file from ``mpharness/_device``, compacted for small boards.
 
     Comment and blank lines are dropped and indentation shrunk (the files use 4 spaces).
     """
     text = importlib.resources.files("mpharness").joinpath("_device", name).read_text("utf-8")
     kept = []
     for line in text.splitlines():
-        if line.strip() and not line.startswith("#"):
+        if line.strip() and not line.lstrip().startswith("#"):
             body = line.lstrip(" ")
             kept.append(" " * ((len(line) - len(body)) // 4) + body)  # 4-space indents -> 1
     return "\n".join(kept) + "\n"
 
 
 @dataclass(frozen=True)
-class Shipment:
-    """The board program for one test function, without its call line.
+class BoardModule:
+    """A module file the board imports.
 
     Attributes:
-        code: helper prelude plus the copied statements (ends with a newline).
-        line_map: ``line_map[n - 1]`` is the test-file line of program line ``n`` (None for
-            lines of the prelude or the call line).
-        path: the test file.
-        func_name: the test function's name.
-        def_line: the line of the test's ``def``.
-        plain_asserts: test-file line of each rewritten non-comparison assert -> its
-            expression's source, for "where" lines in failure reports.
-        has_shim: the pytest stand-in is included (the test may call ``pytest.skip``).
+        name: module name on the board (the file is ``name + ".py"``).
+        text: the file's content.
+        source: the host file whose lines it keeps (None for mpharness' own modules).
+        plain_asserts: line -> expression source of each rewritten non-comparison assert.
     """
 
-    code: str
-    line_map: tuple[int | None, ...]
-    path: str
-    func_name: str
-    def_line: int = 0
-    plain_asserts: dict[int, str] = field(default_factory=dict)
-    has_shim: bool = False
+    name: str
+    text: str
+    source: str | None = None
+    plain_asserts: dict[int, str] = field(default_factory=dict, compare=False)
+    #: name prefix shared by the other versions of this module (removed when it is written)
+    family: str = ""
 
-    def program(self, nonce: str, kwargs: dict[str, str]) -> tuple[str, tuple[int | None, ...]]:
-        """The full program calling the test with ``kwargs``, and its line map.
-
-        Args:
-            nonce: the per-test random alphanumeric string the result frame must carry.
-            kwargs: argument name -> literal source text (see :func:`literal_source`).
-        """
-        call = call_line(self.func_name, nonce, kwargs, skip=self.has_shim)
-        return self.code + call, (*self.line_map, *([None] * call.count("\n")))
-
-    def source_line(self, device_line: int) -> int | None:
-        """The test-file line of a program line, or None."""
-        if 1 <= device_line <= len(self.line_map):
-            return self.line_map[device_line - 1]
-        return None
+    @property
+    def filename(self) -> str:
+        return self.name + ".py"
 
 
-def _is_host_import(stmt: ast.stmt) -> bool:
+#: (device file, board name prefix) of mpharness' board modules, in the order they are
+#: written (a module's imports first).
+RUNTIME_FILES = (
+    ("pytest_core.py", "_mphpt"),
+    ("pytest_outcomes.py", "_mphsk"),
+    ("pytest_approx.py", "_mphap"),
+    ("pytest_raises.py", "_mphrs"),
+)
+
+
+@lru_cache(maxsize=1)
+def runtime_modules() -> tuple[BoardModule, ...]:
+    """mpharness' board modules: the board's pytest (``_mphpt``: outcome exceptions, skip,
+    fail, xfail, importorskip, the test program's steps), which every test program imports
+    and a test module's ``import pytest`` becomes, then ``approx`` and ``raises``, imported
+    only when the test's code names them. Each name ends in its content hash; a placeholder
+    such as ``_MPHPT`` in a file is replaced by the board name of a module before it."""
+    modules: list[BoardModule] = []
+    names: dict[str, str] = {}
+    for filename, prefix in RUNTIME_FILES:
+        text = device_helper(filename)
+        for placeholder, name in names.items():
+            text = text.replace(placeholder, name)
+        module = BoardModule(prefix + digest(text), text, family=prefix)
+        names[prefix.upper()] = module.name
+        modules.append(module)
+    return tuple(modules)
+
+
+def core_name() -> str:
+    """The board module name of the board's pytest."""
+    return runtime_modules()[0].name
+
+
+#: runtime modules imported on demand: prefix -> the words of the test's code that need it
+#: (each module sets its functions on the board's pytest when imported)
+ON_DEMAND = {
+    "_mphsk": frozenset({"skip", "fail", "xfail", "importorskip"}),
+    "_mphap": frozenset({"approx"}),
+    "_mphrs": frozenset({"raises"}),
+}
+
+
+# ------------------------------------------------------------------------- analysis helpers
+def _top_module(stmt: ast.Import | ast.ImportFrom) -> list[str]:
     if isinstance(stmt, ast.Import):
-        names = [alias.name for alias in stmt.names]
-    elif isinstance(stmt, ast.ImportFrom):
-        if stmt.module == "__future__":
-            return True
-        names = [stmt.module or ""]
-    else:
-        return False
-    return any(n.split(".")[0] in HOST_ONLY_MODULES for n in names)
+        return [alias.name.split(".")[0] for alias in stmt.names]
+    if stmt.level:
+        return [""]
+    return [(stmt.module or "").split(".")[0]]
+
+
+def _decorator_root(node: ast.expr) -> str | None:
+    target = node.func if isinstance(node, ast.Call) else node
+    while isinstance(target, ast.Attribute):
+        target = target.value
+    return target.id if isinstance(target, ast.Name) else None
 
 
 def _is_fixture_decorator(node: ast.expr) -> bool:
@@ -128,38 +184,25 @@ def _is_fixture_decorator(node: ast.expr) -> bool:
     return isinstance(target, ast.Attribute) and target.attr in ("fixture", "yield_fixture")
 
 
-def _is_pytest_decorator(node: ast.expr) -> bool:
-    target = node.func if isinstance(node, ast.Call) else node
-    while isinstance(target, ast.Attribute):
-        target = target.value
-    return isinstance(target, ast.Name) and target.id == "pytest"
-
-
-def _scoped_walk(node: ast.AST) -> list[ast.AST]:
-    """Nodes of ``node`` without descending into nested function/class/lambda scopes."""
-    out: list[ast.AST] = []
-    stack = list(ast.iter_child_nodes(node))
-    while stack:
-        child = stack.pop()
-        out.append(child)
-        if not isinstance(child, _SCOPES):
-            stack.extend(ast.iter_child_nodes(child))
-    return out
-
-
 def bound_names(stmt: ast.stmt) -> set[str]:
     """Names a top-level statement binds in the module namespace."""
-    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+    if isinstance(stmt, _DEFS):
         return {stmt.name}
     names: set[str] = set()
-    for node in [stmt, *_scoped_walk(stmt)]:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+    stack: list[ast.AST] = [stmt]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, _DEFS):
             names.add(node.name)
-        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            continue
+        if isinstance(node, ast.Lambda):
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
             names.add(node.id)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             for alias in node.names:
                 names.add(alias.asname or alias.name.split(".")[0])
+        stack.extend(ast.iter_child_nodes(node))
     return names
 
 
@@ -172,132 +215,312 @@ def used_names(node: ast.AST) -> set[str]:
     return names
 
 
-def _shipped_names(stmt: ast.stmt, is_test: bool) -> set[str]:
-    """Names a shipped statement needs (a test's decorators and parameters excluded)."""
-    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        names: set[str] = set()
-        for part in [*stmt.body, *stmt.args.defaults, *stmt.args.kw_defaults]:
-            if part is not None:
-                names |= used_names(part)
-        if not is_test:
-            for dec in stmt.decorator_list:
-                if not _is_pytest_decorator(dec):
-                    names |= used_names(dec)
-        else:
-            params = stmt.args.posonlyargs + stmt.args.args + stmt.args.kwonlyargs
-            names -= {a.arg for a in params}
-        return names
-    return used_names(stmt)
+def _is_pure_binding(stmt: ast.stmt) -> bool:
+    """A statement whose only effect is binding names (left out when nobody reads them)."""
+    if isinstance(stmt, ast.Import):
+        return True
+    if isinstance(stmt, ast.ImportFrom):
+        return not any(alias.name == "*" for alias in stmt.names)
+    if isinstance(stmt, _DEFS):
+        return True
+    if isinstance(stmt, ast.Assign):
+        return all(isinstance(t, ast.Name) for t in stmt.targets)
+    if isinstance(stmt, ast.AnnAssign):
+        return isinstance(stmt.target, ast.Name)
+    return False
 
 
+def _asserts_in_functions(tree: ast.AST) -> list[ast.Assert]:
+    """Asserts inside function bodies (module- and class-level ones keep Python's plain
+    assert: they run at import, before any test)."""
+    found: list[ast.Assert] = []
+    stack: list[tuple[ast.AST, bool]] = [(tree, False)]
+    while stack:
+        node, inside = stack.pop()
+        if isinstance(node, ast.Assert) and inside:
+            found.append(node)
+        for child in ast.iter_child_nodes(node):
+            stack.append((child, inside or isinstance(node, _FUNCS)))
+    return found
+
+
+def _comment_edits(text: str) -> list[tuple[int, int, int]]:
+    """(line, start column in bytes, end column in bytes) of every comment."""
+    out = []
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type == tokenize.COMMENT:
+                line = tok.line
+                start = len(line[: tok.start[1]].encode("utf-8"))
+                end = len(line[: tok.end[1]].encode("utf-8"))
+                out.append((tok.start[0], start, end))
+    except (tokenize.TokenError, SyntaxError):
+        return []
+    return out
+
+
+# ------------------------------------------------------------------------- the module image
 class ModuleSource:
-    """A parsed test module: source lines and what each top-level statement binds."""
+    """A parsed Python file (test module or helper) and its board image.
 
-    def __init__(self, path: str | Path) -> None:
+    Args:
+        path: the file.
+        host_tests: top-level names of tests that run on the host (left out of the image).
+        keep_all: keep every statement (helper modules are imported whole, like on the host).
+        only: keep this one test (function or class) of the file, not every test: the image
+            for one test, for boards with a small heap (the module state is the same: every
+            statement that changes it is still kept).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        host_tests: frozenset[str] = frozenset(),
+        keep_all: bool = False,
+        only: str | None = None,
+    ) -> None:
         self.path = str(path)
         with tokenize.open(self.path) as handle:
             self.text = handle.read()
         self.tree = ast.parse(self.text, filename=self.path)
         self.lines = self.text.splitlines(keepends=True)
         self.raw = [line.encode("utf-8") for line in self.lines]
-        self.binders: dict[str, list[int]] = {}
-        self.star_imports: list[int] = []
-        for index, stmt in enumerate(self.tree.body):
-            if self._host_only(stmt):
-                continue
-            if isinstance(stmt, ast.ImportFrom) and any(a.name == "*" for a in stmt.names):
-                self.star_imports.append(index)
-                continue
-            for name in bound_names(stmt):
-                self.binders.setdefault(name, []).append(index)
-        self._cache: dict[str, Shipment] = {}
+        self.host_tests = host_tests
+        self.keep_all = keep_all
+        self.only = only
+        self.pytest_names = self._pytest_names()
+        self._kept: list[ast.stmt] | None = None
+        self._decorators_ok: set[str] = set()
+
+    # ------------------------------------------------------------ what goes to the board
+    def _pytest_names(self) -> set[str]:
+        """Names bound to pytest or to its marks: ``import pytest``, ``from pytest import
+        mark``, and ``slow = pytest.mark.slow`` (top-level assignments of such values)."""
+        names: set[str] = set()
+        for stmt in self.tree.body:
+            if isinstance(stmt, (ast.Import, ast.ImportFrom)) and "pytest" in _top_module(stmt):
+                names |= bound_names(stmt)
+            elif isinstance(stmt, ast.Assign) and all(
+                isinstance(t, ast.Name) for t in stmt.targets
+            ):
+                root = _decorator_root(stmt.value)
+                if (
+                    root is not None
+                    and (root in names or root == "pytest")
+                    and self._is_mark(stmt.value)
+                ):
+                    names |= bound_names(stmt)
+        return names
+
+    @staticmethod
+    def _is_mark(node: ast.expr) -> bool:
+        """``pytest.mark.X`` or ``pytest.mark.X(...)`` (or ``mark.X`` from ``from pytest
+        import mark``)."""
+        target = node.func if isinstance(node, ast.Call) else node
+        parts = []
+        while isinstance(target, ast.Attribute):
+            parts.append(target.attr)
+            target = target.value
+        if isinstance(target, ast.Name):
+            parts.append(target.id)
+        return "mark" in parts
+
+    def _is_pytest_decorator(self, node: ast.expr) -> bool:
+        return _decorator_root(node) in self.pytest_names | {"pytest"}
 
     def _host_only(self, stmt: ast.stmt) -> bool:
-        if _is_host_import(stmt):
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            tops = _top_module(stmt)
+            return all(t in HOST_ONLY_MODULES for t in tops)
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
+            _is_fixture_decorator(d) for d in stmt.decorator_list
+        ):
             return True
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            return any(_is_fixture_decorator(d) for d in stmt.decorator_list)
-        return bool(bound_names(stmt) & HOST_ONLY_NAMES)
+        if isinstance(stmt, _DEFS) and stmt.name in self.host_tests:
+            return True
+        bound = bound_names(stmt)
+        if isinstance(stmt, ast.Assign) and bound and bound <= self.pytest_names:
+            return True  # slow = pytest.mark.slow
+        return bool(bound & HOST_ONLY_NAMES)
 
-    def function_node(self, name: str) -> ast.FunctionDef:
-        """The (last) module-level ``def name``."""
-        found = [s for s in self.tree.body if isinstance(s, ast.FunctionDef) and s.name == name]
-        if not found:
-            raise ShippingError(
-                f"{name} is not a module-level function of {self.path}: only plain functions "
-                "(not methods, not async) can run on the board"
-            )
-        return found[-1]
+    def _needs(self, stmt: ast.stmt) -> set[str]:
+        """Names a kept statement reads (pytest's own decorators excluded)."""
+        if isinstance(stmt, _DEFS):
+            names: set[str] = set()
+            parts: list[ast.AST] = list(stmt.body)
+            if isinstance(stmt, ast.ClassDef):
+                parts += stmt.bases + [k.value for k in stmt.keywords]
+            else:
+                parts += [d for d in stmt.args.defaults + stmt.args.kw_defaults if d is not None]
+            parts += [d for d in stmt.decorator_list if not self._is_pytest_decorator(d)]
+            for part in parts:
+                names |= used_names(part)
+            return names
+        return used_names(stmt)
 
-    def shipment(self, func_name: str) -> Shipment:
-        """The program (without call line) for the test function ``func_name`` (cached)."""
-        if func_name not in self._cache:
-            self._cache[func_name] = self._build(func_name)
-        return self._cache[func_name]
-
-    def _closure(self, test: ast.FunctionDef) -> list[int]:
-        """Indices of the top-level statements the test needs, in source order."""
-        test_index = self.tree.body.index(test)
-        chosen: set[int] = {test_index}
-        pending = list(_shipped_names(test, is_test=True))
+    def kept(self) -> list[ast.stmt]:
+        """The top-level statements the image keeps, in source order."""
+        if self._kept is not None:
+            return self._kept
+        candidates = [s for s in self.tree.body if not self._host_only(s)]
+        if self.keep_all:
+            self._kept = candidates
+            return candidates
+        binders: dict[str, list[ast.stmt]] = {}
+        chosen: set[int] = set()
+        pending: list[ast.stmt] = []
+        for stmt in candidates:
+            if _is_pure_binding(stmt):
+                for name in bound_names(stmt):
+                    binders.setdefault(name, []).append(stmt)
+            else:
+                pending.append(stmt)
+        for stmt in candidates:
+            if not isinstance(stmt, _DEFS):
+                continue
+            if stmt.name == self.only or (self.only is None and self._is_test_name(stmt.name)):
+                pending.append(stmt)
         seen: set[str] = set()
-        unresolved = False
         while pending:
-            name = pending.pop()
-            if name in seen:
+            stmt = pending.pop()
+            if id(stmt) in chosen:
                 continue
-            seen.add(name)
-            indices = self.binders.get(name)
-            if not indices:
-                unresolved = unresolved or not hasattr(builtins, name)
-                continue
-            for index in indices:
-                if index not in chosen:
-                    chosen.add(index)
-                    pending.extend(_shipped_names(self.tree.body[index], is_test=False))
-        if unresolved:
-            chosen.update(self.star_imports)
-        return sorted(chosen)
+            chosen.add(id(stmt))
+            for name in self._needs(stmt) - seen:
+                seen.add(name)
+                pending.extend(binders.get(name, ()))
+        self._kept = [s for s in candidates if id(s) in chosen]
+        return self._kept
 
-    def _build(self, func_name: str) -> Shipment:
-        test = self.function_node(func_name)
-        prelude = device_helper("pytest_runner.py")
-        pieces: list[str] = []
-        line_map: list[int | None] = [None] * prelude.count("\n")
+    @staticmethod
+    def _is_test_name(name: str) -> bool:
+        return name.startswith("test") or name.startswith("Test")
+
+    def check_decorators(self, test_name: str) -> None:
+        """Raise :class:`ShippingError` if a decorator of the test cannot run on the board
+        (checked once per test function)."""
+        if test_name in self._decorators_ok:
+            return
+        self._check_decorators(test_name)
+        self._decorators_ok.add(test_name)
+
+    def _check_decorators(self, test_name: str) -> None:
+        node = next(
+            (s for s in self.tree.body if isinstance(s, _DEFS) and s.name == test_name), None
+        )
+        if node is None:
+            return
+        host_only: set[str] = set()
+        for stmt in self.tree.body:
+            if self._host_only(stmt):
+                host_only |= bound_names(stmt)
+        module_names = set().union(*(bound_names(s) for s in self.tree.body))
+        import builtins
+
+        for dec in node.decorator_list:
+            if self._is_pytest_decorator(dec):
+                continue
+            text = ast.unparse(dec)
+            for name in sorted(used_names(dec)):
+                if name in host_only:
+                    raise ShippingError(
+                        f"decorator @{text} of {test_name} (line {dec.lineno}) uses {name!r}, "
+                        "which exists only on the host (a fixture, pytest internals or mpharness)"
+                        ": it cannot run on the board"
+                    )
+                if name not in module_names and not hasattr(builtins, name):
+                    raise ShippingError(
+                        f"decorator @{text} of {test_name} (line {dec.lineno}) uses {name!r}, "
+                        "which is not defined at the module's top level: it cannot run on the "
+                        "board"
+                    )
+
+    def imported_modules(self) -> set[str]:
+        """Top-level names of every module the kept code imports (anywhere inside it)."""
+        names: set[str] = set()
+        for stmt in self.kept():
+            for node in ast.walk(stmt):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    names.update(t for t in _top_module(node) if t)
+        return names
+
+    # ------------------------------------------------------------ the image text
+    def image(self, name: str, family: str = "") -> BoardModule:
+        """The board module ``name`` built from this file (see the module docstring)."""
+        kept = {id(s) for s in self.kept()}
+        edits: list[_Edit] = []
         plain: dict[int, str] = {}
-        needs_shim = False
-        for index in self._closure(test):
-            stmt = self.tree.body[index]
-            is_test = stmt is test
-            needs_shim = needs_shim or "pytest" in _shipped_names(stmt, is_test)
-            first, text = self._statement_text(stmt, is_test, plain)
-            pieces.append(text)
-            line_map.extend(range(first, first + text.count("\n")))
-        if needs_shim:
-            shim = device_helper("pytest_shim.py")
-            prelude += shim
-            line_map[:0] = [None] * shim.count("\n")
-        code = prelude + "".join(pieces)
-        return Shipment(code, tuple(line_map), self.path, func_name, test.lineno, plain, needs_shim)
-
-    def _statement_text(
-        self, stmt: ast.stmt, is_test: bool, plain: dict[int, str]
-    ) -> tuple[int, str]:
-        """(first line, text) of a statement; asserts rewritten, pytest decorators blanked."""
-        decorators = getattr(stmt, "decorator_list", [])
-        first = stmt.lineno if is_test else min([stmt.lineno, *(d.lineno for d in decorators)])
-        last = stmt.end_lineno or stmt.lineno
-        edits: list[tuple[int, int, int, int, bytes]] = []
-        for dec in decorators:
-            if not is_test and _is_pytest_decorator(dec):
-                edits.append(self._blank(dec))
-        for node in ast.walk(stmt):
-            if isinstance(node, ast.Assert):
+        for stmt in self.tree.body:
+            if id(stmt) not in kept:
+                edits.append(self._blank(stmt, top=True))
+                continue
+            for dec in getattr(stmt, "decorator_list", []):
+                if self._is_pytest_decorator(dec):
+                    edits.append(self._blank_decorator(dec))
+            for node in ast.walk(stmt):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    edit = self._rewrite_import(node)
+                    if edit is not None:
+                        edits.append(edit)
+            for node in _asserts_in_functions(stmt):
                 edits.append(self._rewrite_assert(node, plain))
-        chunk = self._apply(first, last, edits)
-        return first, chunk.decode("utf-8")
+        edits.extend(self._docstrings(kept))
+        edits.extend(self._comments(edits))
+        body = self._apply(edits).decode("utf-8")
+        if not body.endswith("\n"):
+            body += "\n"
+        return BoardModule(name, body, self.path, plain, family)
 
-    def _blank(self, dec: ast.expr) -> tuple[int, int, int, int, bytes]:
+    def _docstrings(self, kept: set[int]) -> list[_Edit]:
+        """Edits turning docstrings (module, kept classes and functions) into ``(0)`` padded
+        with newlines: a no-op the compiler drops, same lines, never an empty body."""
+        owners: list[ast.AST] = [self.tree]
+        for stmt in self.tree.body:
+            if id(stmt) in kept:
+                owners.extend(n for n in ast.walk(stmt) if isinstance(n, (*_DEFS, ast.Module)))
+        out: list[_Edit] = []
+        for owner in owners:
+            body = getattr(owner, "body", [])
+            first = body[0] if body else None
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
+                node = first.value
+                end = node.end_lineno or node.lineno
+                text = b"(0" + b"\n" * (end - node.lineno) + b")"
+                out.append((node.lineno, node.col_offset, end, node.end_col_offset or 0, text))
+        return out
+
+    def _comments(self, edits: list[_Edit]) -> list[_Edit]:
+        """Edits removing comments outside the other edits (less to send and compile)."""
+        out: list[_Edit] = []
+        for line, start, end in _comment_edits(self.text):
+            inside = any(
+                (l1, c1) <= (line, start) and (line, end) <= (l2, c2) for l1, c1, l2, c2, _ in edits
+            )
+            if not inside:
+                out.append((line, start, line, end, b""))
+        return out
+
+    def _blank(self, stmt: ast.stmt, top: bool) -> _Edit:
+        """An edit replacing a statement (decorators included) by newlines (``pass`` inside a
+        block, where an empty body would not compile)."""
+        decorators = getattr(stmt, "decorator_list", [])
+        first = min([stmt.lineno, *(d.lineno for d in decorators)])
+        start = stmt.col_offset if first == stmt.lineno else self._at_col(decorators, first)
+        last = stmt.end_lineno or stmt.lineno
+        text = b"\n" * (last - first)
+        if not top:
+            text = b"pass" + (b" \\\n" * (last - first))
+        return (first, start, last, stmt.end_col_offset or 0, text)
+
+    def _at_col(self, decorators: list[ast.expr], line: int) -> int:
+        dec = next(d for d in decorators if d.lineno == line)
+        return self.raw[line - 1].rfind(b"@", 0, dec.col_offset + 1)
+
+    def _blank_decorator(self, dec: ast.expr) -> _Edit:
         """An edit replacing a decorator (and its ``@``) by newlines only."""
         end_line = dec.end_lineno or dec.lineno
         start = self.raw[dec.lineno - 1].rfind(b"@", 0, dec.col_offset + 1)
@@ -308,6 +531,40 @@ class ModuleSource:
             dec.end_col_offset or 0,
             b"\n" * (end_line - dec.lineno),
         )
+
+    def _rewrite_import(self, node: ast.Import | ast.ImportFrom) -> _Edit | None:
+        """pytest imports -> the stand-in; host-only imports -> nothing; others unchanged."""
+        tops = _top_module(node)
+        if not any(t == "pytest" or t in HOST_ONLY_MODULES for t in tops):
+            return None
+        shim = core_name()
+        if isinstance(node, ast.ImportFrom):
+            if tops[0] != "pytest" or node.module != "pytest":
+                return self._blank(node, top=False)
+            names = ", ".join(
+                a.name if a.asname is None else f"{a.name} as {a.asname}" for a in node.names
+            )
+            parts = [f"from {shim} import ({names}"]
+        else:
+            parts = []
+            for alias in node.names:
+                top = alias.name.split(".")[0]
+                if top == "pytest" and alias.name == "pytest":
+                    parts.append(f"import {shim} as {alias.asname or 'pytest'}")
+                elif top not in HOST_ONLY_MODULES and top != "pytest":
+                    parts.append(
+                        f"import {alias.name}" + (f" as {alias.asname}" if alias.asname else "")
+                    )
+            if not parts:
+                return self._blank(node, top=False)
+        end_line = node.end_lineno or node.lineno
+        text = ";".join(parts)
+        gap = end_line - node.lineno
+        if isinstance(node, ast.ImportFrom):
+            text += "\n" * gap + ")"
+        else:
+            text += " \\\n" * gap
+        return (node.lineno, node.col_offset, end_line, node.end_col_offset or 0, text.encode())
 
     def segment(self, node: ast.AST) -> bytes:
         """The exact source bytes of an expression node."""
@@ -329,78 +586,210 @@ class ModuleSource:
         parts = [self.raw[l1 - 1][c1:], *self.raw[l1 : l2 - 1], self.raw[l2 - 1][:c2]]
         return b"".join(parts)
 
-    def _rewrite_assert(
-        self, node: ast.Assert, plain: dict[int, str]
-    ) -> tuple[int, int, int, int, bytes]:
-        """An edit turning ``assert`` into simple statements on the assert's first line.
+    def _rewrite_assert(self, node: ast.Assert, plain: dict[int, str]) -> _Edit:
+        """An edit turning ``assert`` into a statement list on the assert's first line.
 
-        ``assert L op R, M`` becomes ``_mph_a=(L);_mph_b=(R);_mph_a op _mph_b or
-        _mph_f((M),'op',_mph_a,_mph_b)``; other asserts ``_mph_a=(X);_mph_a or
-        _mph_f((M),'',_mph_a,None)``, with multi-line parts flattened (:meth:`flat`). Newlines
-        before the closing parenthesis keep the statement as many lines long as the original.
+        ``assert L op R, M`` becomes ``_mph_a=(L);_mph_b=(R);assert _mph_a op _mph_b,((M),
+        'op',repr(_mph_a),repr(_mph_b))``; other asserts ``_mph_a=(X);assert
+        _mph_a,((M),'',repr(_mph_a),None)``, with multi-line parts flattened
+        (:meth:`flat`). ``==``/``!=`` against ``approx(...)`` on the right are evaluated as
+        ``R op L`` (a micro:bit float does not defer to ``Approx.__eq__``). Newlines before
+        the closing parenthesis keep the statement as many lines long as the original.
         """
         test = node.test
         msg = b"None" if node.msg is None else b"(" + self.flat(node.msg) + b")"
+        cut = b""
         if isinstance(test, ast.Compare) and len(test.ops) == 1:
             op = _COMPARE_OPS[type(test.ops[0])].encode()
-            text = b"_mph_a=(" + self.flat(test.left) + b");_mph_b=("
-            text += self.flat(test.comparators[0]) + b");_mph_a " + op + b" _mph_b or "
-            text += b"_mph_f(" + msg + b",'" + op + b"',_mph_a,_mph_b"
+            right = self.flat(test.comparators[0])
+            check = b"_mph_a " + op + b" _mph_b"
+            if op in (b"==", b"!=") and b"approx" in right:
+                check = b"_mph_b " + op + b" _mph_a"
+            text = b"_mph_a=(" + self.flat(test.left) + b");_mph_b=(" + right + b");assert "
+            text += check + b",(" + msg + b",'" + op + b"',repr(_mph_a)" + cut
+            text += b",repr(_mph_b)" + cut
         else:
             plain[node.lineno] = self.segment(test).decode("utf-8")
-            text = b"_mph_a=(" + self.flat(test) + b");_mph_a or _mph_f(" + msg
-            text += b",'',_mph_a,None"
+            text = b"_mph_a=(" + self.flat(test) + b");assert _mph_a,(" + msg
+            text += b",'',repr(_mph_a)" + cut + b",None"
         end_line = node.end_lineno or node.lineno
         padding = (end_line - node.lineno) - text.count(b"\n")
         text += b"\n" * max(padding, 0) + b")"
         return (node.lineno, node.col_offset, end_line, node.end_col_offset or 0, text)
 
-    def _apply(self, first: int, last: int, edits: list[tuple[int, int, int, int, bytes]]) -> bytes:
-        """Source lines ``first..last`` with non-overlapping edits applied."""
+    def _apply(self, edits: list[_Edit]) -> bytes:
+        """The whole file with non-overlapping edits applied (an edit inside another is
+        dropped: the outer one replaces it)."""
         out: list[bytes] = []
-        line, col = first, 0
+        line, col = 1, 0
         for l1, c1, l2, c2, text in sorted(edits):
+            if (l1, c1) < (line, col):
+                continue  # inside an edit already applied
             out.append(self._slice(line, col, l1, c1))
             out.append(text)
             line, col = l2, c2
-        out.append(self._slice(line, col, last, None))
-        chunk = b"".join(out)
-        return chunk if chunk.endswith(b"\n") else chunk + b"\n"
+        if self.raw:
+            out.append(self._slice(line, col, len(self.raw), None))
+        return b"".join(out)
 
 
-def call_line(func_name: str, nonce: str, kwargs: dict[str, str], *, skip: bool = False) -> str:
-    """The statements that call the test and print its result frame (``pytest_call*.py``).
+# ------------------------------------------------------------------------- one test module
+def find_helper(name: str, start: Path, rootdir: Path) -> Path | None:
+    """``name.py`` in ``start`` or a parent folder up to ``rootdir`` (conftest-style)."""
+    if name in NEVER_SHIPPED:
+        return None
+    folder = start
+    while True:
+        candidate = folder / f"{name}.py"
+        if candidate.is_file():
+            return candidate
+        if folder == rootdir or folder.parent == folder or rootdir not in folder.parents:
+            return None
+        folder = folder.parent
 
-    Args:
-        func_name: the test function.
-        nonce: the per-test random alphanumeric string the result frame must carry.
-        kwargs: argument name -> literal source text (a ``repr`` checked on the host).
-        skip: also report ``pytest.skip()`` from the board (needs the pytest stand-in).
+
+@dataclass
+class TestModule:
+    """What a test module needs on the board: its image, helper images, the runtime."""
+
+    path: str
+    image: BoardModule
+    modules: list[BoardModule]
+    source: ModuleSource
+    #: board modules the test program imports before calling the test, dependencies first
+    preload: list[str] = field(default_factory=list)
+
+    def files(self) -> dict[str, str]:
+        """Board file name -> host file, for mapping board tracebacks."""
+        return {m.filename: m.source for m in self.modules if m.source is not None}
+
+    def plain_assert(self, path: str, line: int) -> str | None:
+        """The expression of the plain ``assert`` at ``path:line`` (for "where" lines)."""
+        for module in self.modules:
+            if module.source == path:
+                return module.plain_asserts.get(line)
+        return None
+
+
+def build_test_module(
+    path: str | Path, host_tests: frozenset[str], rootdir: str | Path, only: str | None = None
+) -> TestModule:
+    """Parse a test module and the rootdir-local modules it imports, into board modules.
+
+    ``only``: the image holds just this test (see :class:`ModuleSource`).
+
+    Raises:
+        SyntaxError, OSError: the file (or a helper) cannot be read or parsed.
     """
-    if not nonce.isalnum():
-        raise ValueError("the nonce must be alphanumeric")
-    items = ", ".join(f"{name!r}: {text}" for name, text in kwargs.items())
-    template = device_helper("pytest_call_skip.py" if skip else "pytest_call.py")
-    return (
-        template.replace("TEST_FUNCTION", func_name, 1)
-        .replace("TEST_KWARGS", "{" + items + "}", 1)
-        .replace("'NONCE'", repr(nonce), 1)
+    path = Path(path).resolve()
+    root = Path(rootdir).resolve()
+    source = ModuleSource(path, host_tests, only=only)
+    family = "_mphm" + digest(str(path), 4) + ("" if only is None else digest(only, 4))
+    image = source.image(family + digest(source.text, 6), family)
+    modules: list[BoardModule] = [*runtime_modules()]
+    helpers: list[BoardModule] = []
+    pending = sorted(source.imported_modules())
+    done: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name in done:
+            continue
+        done.add(name)
+        found = find_helper(name, path.parent, root)
+        if found is None or found.resolve() == path:
+            continue
+        helper = ModuleSource(found, keep_all=True)
+        helpers.append(helper.image(name, MARKER_PREFIX + digest(name, 4)))
+        pending.extend(sorted(helper.imported_modules()))
+    helpers.reverse()  # a helper's own imports come before it
+    return TestModule(
+        str(path), image, [*modules, *helpers, image], source, _preload(helpers, image)
     )
 
 
+def _preload(helpers: list[BoardModule], image: BoardModule) -> list[str]:
+    """The board modules a test program imports, in order: a board compiles a module it
+    imports in the middle of another's import on the C stack, which a micro:bit does not
+    have room for, so every module is imported from the program's top level, dependencies
+    first, and later imports of it only look it up."""
+    words = set(re.findall(r"[A-Za-z_]\w*", " ".join(m.text for m in [*helpers, image])))
+    runtime = runtime_modules()
+    wanted = [runtime[0].name]
+    for prefix, needs in ON_DEMAND.items():
+        if needs & words:
+            wanted.append(next(m.name for m in runtime if m.name.startswith(prefix)))
+    return [*wanted, *(h.name for h in helpers), image.name]
+
+
+# ------------------------------------------------------------------------- one test
+def call_program(
+    module: TestModule,
+    func_name: str,
+    nonce: int,
+    kwargs: dict[str, str],
+    class_name: str | None = None,
+    setup_method: bool = False,
+    teardown_method: bool = False,
+    folder: str = "/",
+) -> str:
+    """The per-test program (``pytest_call.py``): import the module image, call the test.
+
+    Args:
+        module: the test's module.
+        func_name: the test function (or method) name.
+        nonce: the per-test random number the result frame must carry.
+        kwargs: argument name -> literal source text (see :func:`literal_source`).
+        class_name: the test class, for a method; an instance is made per test.
+        setup_method: call the instance's ``setup_method(method)`` first.
+        teardown_method: call its ``teardown_method(method)`` afterwards, whatever happened.
+        folder: the board folder holding the modules (put first on ``sys.path`` unless ``/``).
+    """
+    args = ",".join(f"{name}={text}" for name, text in kwargs.items())
+    if class_name is None:
+        lines = [f"_M.{func_name}({args})"]
+    else:
+        method = f"_C.{func_name}"
+        lines = [f"_C=_M.{class_name}()"]
+        if setup_method:
+            lines.append(f"_C.setup_method({method})")
+        if teardown_method:
+            lines += ["try:", f" {method}({args})", "finally:", f" _C.teardown_method({method})"]
+        else:
+            lines.append(f"{method}({args})")
+    ours = {m.name for m in runtime_modules()[1:]}
+    names = [n for n in module.preload if n in ours]
+    names += [n for n in module.preload if n not in ours and n != core_name()][:-1]
+    setup = "import " + ",".join([*names, f"{module.image.name} as _M"])
+    template = device_helper("pytest_call.py").replace("IMPORTS", setup, 1)
+    if folder != "/":
+        template = (
+            f"import sys\nif {folder!r} not in sys.path:sys.path.insert(0,{folder!r})\n" + template
+        )
+    head, _, tail = template.partition("TEST_CALL")
+    indent = head[head.rfind("\n") + 1 :]
+    call = ("\n" + indent).join(lines)
+    return (head + call + tail).replace("_MPHPT", core_name(), 1).replace("NONCE", str(nonce), 1)
+
+
 def literal_source(name: str, value: object) -> str:
-    """``repr(value)`` if it reads back as an equal literal; else :class:`ShippingError`."""
+    """``repr(value)`` if it reads back as a literal; else :class:`ShippingError`.
+
+    Objects whose ``__repr__`` is a literal (``Config(rate=1)`` printing ``{'rate': 1}``) go
+    as that literal: the board gets the value the repr spells.
+    """
     text = repr(value)
     if type(value) in _SIMPLE_LITERALS:  # repr is always a literal of these exact types
         return text
     try:
-        ok = ast.literal_eval(text) == value
+        ast.literal_eval(text)
+        ok = True
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         ok = False
     if not ok:
         raise ShippingError(
             f"argument {name!r} of type {type(value).__name__} cannot be sent to the board: "
             "only literal values (numbers, strings, bytes, tuples, lists, dicts, sets, "
-            f"booleans, None) can; its repr is {text[:80]!r}"
+            "booleans, None) or objects whose repr is such a literal can; its repr is "
+            f"{text[:80]!r}"
         )
     return text

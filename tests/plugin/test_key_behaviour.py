@@ -93,6 +93,22 @@ class TestKeyBehaviour:
         result.assert_outcomes(passed=3, failed=1)
         result.stdout.fnmatch_lines(["*test_crash FAILED*", "*test_after_crash PASSED*"])
 
+    def test_output_before_a_crash_is_in_the_report(self, pytester, device):
+        crash = CRASHES[device]
+        pytester.makepyfile(
+            test_c=f"import pytest\n\n@pytest.mark.on_board\ndef test_crash():\n"
+            f"    print('last words')\n    {crash}\n"
+        )
+        result = run(pytester, device, "--board-timeout", "5")
+        result.assert_outcomes(failed=1)
+        result.stdout.fnmatch_lines(
+            [
+                "*the last line it printed before: 'last words'*",
+                "*Captured stdout call*",
+                "last words",
+            ]
+        )
+
     def test_failing_assert_shows_file_line_and_both_values(self, pytester, device):
         path = pytester.makepyfile(test_fail=FAILING_ASSERT)
         result = run(pytester, device)
@@ -108,6 +124,50 @@ class TestKeyBehaviour:
                 f"{path.name}:{line}: AssertionError",
             ]
         )
+
+    def test_assert_in_a_helper_reports_its_values(self, pytester, device):
+        """Also on the micro:bit, whose few call levels the assert rewrite must not use up."""
+        pytester.makepyfile(
+            test_helper_assert="""
+            import pytest
+
+            def check(reading):
+                assert reading < 100, "out of range"
+
+            def calibrate(raw):
+                check(raw * 2)
+
+            @pytest.mark.on_board
+            def test_helper():
+                calibrate(60)
+            """
+        )
+        result = run(pytester, device)
+        result.assert_outcomes(failed=1)
+        result.stdout.fnmatch_lines(
+            [
+                ">       assert reading < 100, *",
+                "E       AssertionError: out of range",
+                "E       assert 120 < 100",
+            ]
+        )
+
+    def test_large_values_keep_their_diff(self, pytester, device):
+        size = 1500 if device == "unix" else 200
+        pytester.makepyfile(
+            test_big=f"""
+            import pytest
+
+            @pytest.mark.on_board
+            def test_big():
+                got = list(range({size}))
+                got[{size - 3}] = -1
+                assert got == list(range({size}))
+            """
+        )
+        result = run(pytester, device)
+        result.assert_outcomes(failed=1)
+        result.stdout.fnmatch_lines([f"E         At index {size - 3} diff: -1 != {size - 3}"])
 
     def test_infinite_loop_times_out_and_the_suite_goes_on(self, pytester, device):
         pytester.makepyfile(

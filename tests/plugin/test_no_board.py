@@ -105,3 +105,56 @@ def test_pyserial_rfc2217_deprecation_warnings_stay_out_of_the_summary(pytester)
     out = result.stdout.str()
     assert "setDaemon" not in out and "setName" not in out
     assert "something else is deprecated" in out
+
+
+def test_require_device_makes_a_missing_device_an_error(pytester):
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.on_board
+        def test_on_board():
+            pass
+
+        def test_host():
+            pass
+        """
+    )
+    result = pytester.runpytest("--require-device", "-p", "no:randomly")
+    result.assert_outcomes(passed=1, errors=1)  # fails in setup, like a board that is down
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*a device is required (--require-device)*"])
+    pytester.makeini("[pytest]\nmpharness_require_device = true\n")
+    assert pytester.runpytest("-p", "no:randomly").ret == 1
+    pytester.makeini("[pytest]\n")
+    assert pytester.runpytest("-p", "no:randomly").ret == 0
+
+
+def test_board_only_imports_do_not_break_host_collection(pytester):
+    pytester.makepyfile(
+        test_pins="""
+        import pytest
+        from machine import Pin
+        from micropython import const
+        import network
+
+        LED = Pin(2, Pin.OUT)
+        PORT = const(8266)
+
+        def test_host_sees_the_real_values():
+            assert PORT == 8266
+
+        def test_board_only_modules_are_gone_when_tests_run():
+            with pytest.raises(ImportError):
+                import machine  # noqa: F401
+
+        @pytest.mark.on_board
+        def test_blink():
+            LED.value(1)
+        """
+    )
+    result = pytester.runpytest("-p", "no:randomly", "-rs")
+    result.assert_outcomes(passed=2, skipped=1)
+    pytester.makeini("[pytest]\nmpharness_board_modules =\n")
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(errors=1)  # stand-ins off: collecting fails as without the plugin

@@ -363,3 +363,110 @@ def test_compare():
     verbose.stdout.fnmatch_lines(
         ["board traceback (the program as sent, shown with -vv):", '  File "<stdin>", line *']
     )
+
+
+def test_board_reset_option_hard_resets_before_each_test(pytester, unix):
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.on_board
+        @pytest.mark.parametrize("n", [1, 2])
+        def test_fresh(n):
+            assert n in (1, 2)
+        """
+    )
+    result = run(pytester, unix, "--board-reset", "hard", "-rA")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*reset=hard*"])
+    assert result.stdout.str().count("hard reset of board 'unix'") == 2
+    result = pytester.runpytest("--device", unix, *QUIET, "--board-reset", "sideways")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_a_fixture_places_files_for_an_on_board_test(pytester, unix):
+    """The README's way to put data on the board: a fixture of yours takes ``board``."""
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.fixture
+        def calibration(board):
+            board.fs.write_bytes("/calib.txt", b"42")
+            yield "/calib.txt"
+            board.fs.remove("/calib.txt")
+
+        @pytest.mark.on_board
+        def test_reads_it(calibration):
+            with open(calibration) as f:
+                assert int(f.read()) == 42
+        """
+    )
+    result = run(pytester, unix)
+    result.assert_outcomes(passed=1)
+
+
+def test_module_files_removed_behind_the_plugins_back_are_written_again(pytester, unix):
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.on_board
+        def test_first():
+            pass
+
+        def test_host_removes_files(board):
+            for name in board.fs.listdir("/_mph"):
+                board.fs.remove("/_mph/" + name)
+
+        @pytest.mark.on_board
+        def test_second():
+            pass
+        """
+    )
+    result = run(pytester, unix, "-p", "no:randomly")
+    result.assert_outcomes(passed=3)
+
+
+@pytest.mark.parametrize(("isolation", "seen"), [("test", "[2]"), ("module", "[1, 2]")])
+def test_module_state_is_shared_under_module_isolation_as_on_the_host(
+    pytester, unix, isolation, seen
+):
+    pytester.makepyfile(
+        f"""
+        import pytest
+        pytestmark = pytest.mark.on_board
+        CALLS = []
+
+        def test_first():
+            CALLS.append(1)
+
+        def test_second():
+            CALLS.append(2)
+            assert repr(CALLS) == {seen!r}
+        """
+    )
+    result = run(pytester, unix, "--board-isolation", isolation)
+    result.assert_outcomes(passed=2)
+
+
+def test_setup_and_teardown_methods_run_on_the_board_only(pytester, unix):
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.on_board
+        class TestOnBoard:
+            def setup_method(self, method):
+                import micropython  # exists on the board only
+                self.ready = True
+
+            def teardown_method(self, method):
+                import micropython  # noqa: F401
+
+            def test_ready(self):
+                assert self.ready
+        """
+    )
+    result = run(pytester, unix)
+    result.assert_outcomes(passed=1)

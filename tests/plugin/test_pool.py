@@ -316,3 +316,35 @@ def test_a_worker_hands_its_board_to_a_sibling_that_waits_for_it(pytester, rig):
         "--device", "u1,u3", "--rig", rig, "-n", "2", "--lease-wait", "5", *QUIET
     )
     result.assert_outcomes(passed=33)
+
+
+def test_reports_under_xdist_are_as_good_as_without(pytester, rig):
+    """Short summary, JUnit failure message and suite properties, mpharness summary line."""
+    xdist()
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.on_board
+        def test_fails():
+            x = 2
+            assert x * 3 == 7
+
+        @pytest.mark.on_board
+        def test_passes():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "--device", "u1,u2", "--rig", rig, "-n", "2", "-rf", "--junitxml=out.xml", *QUIET
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*- mpharness -*", "board 'u*' (*): micropython*", "FAILED *::test_fails - asser*"]
+    )
+    root = ET.parse(pytester.path / "out.xml").getroot()
+    failure = next(root.iter("failure"))
+    assert failure.get("message") == "assert 6 == 7"
+    suite = next(root.iter("testsuite"))
+    names = {p.get("name") for p in suite.find("properties").iter("property")}
+    assert {"mpharness_board", "mpharness_implementation", "mpharness_version"} <= names
