@@ -17,8 +17,8 @@ from mpharness.deadline import Deadline
 from mpharness.errors import ConfigError, TransportClosed
 from mpharness.transports import open_transport
 from mpharness.transports.base import Transport
-from mpharness.virtual.shaped_urls import parse_shaped_url, shaped_url
 from mpharness.virtual import shaper
+from mpharness.virtual.shaped_urls import parse_shaped_url, shaped_url
 from mpharness.virtual.shaper import ShapedTransport
 from tests.conftest import require_virtual_board
 
