@@ -91,9 +91,7 @@ def run_terminal(transport: Transport) -> None:
     saved = termios.tcgetattr(fd) if is_tty else None
     stop = threading.Event()
     screen = Screen(sys.stdout.buffer, translate=os.isatty(sys.stdout.fileno()))
-    reader = threading.Thread(
-        target=_board_to_screen, args=(transport, screen, stop), daemon=True
-    )
+    reader = threading.Thread(target=_board_to_screen, args=(transport, screen, stop), daemon=True)
     reader.start()
     try:
         if is_tty:
