@@ -293,7 +293,7 @@ class WebReplTransport(WebReplFileOps, Transport):
                 break
             if not got or deadline.expired():
                 raise ConnectError(
-                    f"WebREPL at {self.url}: {what} did not come within {deadline.budget:g} s"
+                    f"WebREPL at {self.url}: {what} did not come within {deadline.budget:.3g} s"
                 )
 
     # -- frames -------------------------------------------------------------------------------
