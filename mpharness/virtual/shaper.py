@@ -9,9 +9,11 @@ is free (start bit, 8 data bits, stop bit), then travels the lane's latency (``l
 ``up_latency_s``/``down_latency_s`` for one direction: a relay that holds host->board bytes for
 1 s is ``up_latency_s=1``) plus a random jitter in ``[0, jitter_s]``. A piece is never released
 before the one ahead of it, so jitter delays bytes but never reorders them (a serial line, a TCP
-relay and a USB bridge all keep order). Large writes are split into pieces of :data:`PIECE`
-bytes so bytes trickle out as on a real line, but a short write (a lone Ctrl-C, which the unix
-board turns into SIGINT) stays whole.
+relay and a USB bridge all keep order). ``hold_s`` holds every host->board byte until that
+long after the link opened, and no longer: a link that is slow to notice its first client
+(QEMU's ``-serial pty``, see :mod:`mpharness.virtual.qemu_pty`). Large writes are split into
+pieces of :data:`PIECE` bytes so bytes trickle out as on a real line, but a short write (a lone
+Ctrl-C, which the unix board turns into SIGINT) stays whole.
 
 Memory is bounded in both directions, as on a real link whose buffers fill: ``write`` blocks
 while more than :data:`TX_BUFFER` bytes wait to go up, and the receiver thread stops reading the
@@ -37,7 +39,8 @@ reader after the bytes already "on the wire" and cleared by a successful hard re
 URL form (see :mod:`mpharness.virtual.shaped_urls`): ``shaped:baud=115200,latency_ms=2,
 jitter_ms=1,drop=0.01,corrupt=0.01,seed=7;unix:`` wraps the board ``unix:``;
 ``shaped:up_latency_ms=1000;unix:`` is the unix board behind a relay that holds host->board bytes
-for 1 s.
+for 1 s; ``shaped:hold_ms=1000;unix:`` delivers what the host writes in the first second only
+after it.
 """
 
 from __future__ import annotations
@@ -164,6 +167,8 @@ class ShapedTransport(Transport):
         up_latency_s: host->board delay instead of ``latency_s`` (None: ``latency_s``).
         down_latency_s: board->host delay instead of ``latency_s`` (None: ``latency_s``).
         jitter_s: extra random delay in ``[0, jitter_s]`` per piece, each way (order kept).
+        hold_s: host->board bytes written in the first ``hold_s`` seconds after the link opens
+            reach the board only then (QEMU's ``-serial pty`` after a client opens it).
         drop_rate: probability that a byte is lost (each direction).
         corrupt_rate: probability that a byte is replaced by another value.
         seed: seed for the noise (reproducible runs); None: random.
@@ -181,6 +186,7 @@ class ShapedTransport(Transport):
         up_latency_s: float | None = None,
         down_latency_s: float | None = None,
         jitter_s: float = 0.0,
+        hold_s: float = 0.0,
         drop_rate: float = 0.0,
         corrupt_rate: float = 0.0,
         seed: int | str | None = None,
@@ -191,6 +197,7 @@ class ShapedTransport(Transport):
         for key, delay in (("up_latency", up_latency), ("down_latency", down_latency)):
             check_delay(key, delay)
         check_delay("jitter", jitter_s)
+        check_delay("hold", hold_s)
         self.inner = inner
         self.url = inner.url
         self.baudrate = baudrate
@@ -199,6 +206,7 @@ class ShapedTransport(Transport):
         up_seed, down_seed = (None, None) if seed is None else (f"{seed}/up-j", f"{seed}/dn-j")
         self._up = _Lane(byte_time, up_latency, jitter_s, up_seed)
         self._down = _Lane(byte_time, down_latency, jitter_s, down_seed)
+        self._up.last_release = time.monotonic() + hold_s  # nothing reaches the board before
         self._up_noise = _Noise(drop_rate, corrupt_rate, None if seed is None else f"{seed}/up")
         self._down_noise = _Noise(drop_rate, corrupt_rate, None if seed is None else f"{seed}/dn")
         self._cond = threading.Condition()

@@ -127,6 +127,17 @@ def test_one_way_latency_holds_only_host_to_board_bytes() -> None:
         assert link.delays == (0.3, 0.0, 0.0)
 
 
+def test_hold_delays_only_what_comes_in_the_first_moments() -> None:
+    """``hold_s``: input written right after opening waits until the hold ends (QEMU's
+    ``-serial pty`` noticing its client); later input flows at once."""
+    start = time.monotonic()
+    with ShapedTransport(Loopback(), hold_s=0.4) as link:
+        link.write(b"early")
+        assert _read_exactly(link, 5) == b"early"
+        assert time.monotonic() - start >= 0.395
+        assert max(_round_trips(link, 3)) < 0.3
+
+
 def test_jitter_delays_within_its_range_and_keeps_order() -> None:
     """Every piece takes latency..latency+jitter each way, and the stream stays in order."""
     with ShapedTransport(Loopback(), latency_s=0.02, jitter_s=0.08, seed=5) as link:
@@ -261,6 +272,7 @@ def test_bad_options_are_config_errors() -> None:
         {"up_latency_s": -0.1},
         {"down_latency_s": float("inf")},
         {"jitter_s": -1.0},
+        {"hold_s": -1.0},
         {"drop_rate": 2.0},
     ):
         with pytest.raises(ConfigError):
@@ -277,13 +289,18 @@ def test_url_round_trip_and_errors() -> None:
         "socket://h:1?logging=debug",
         {},
     )
-    url = shaped_url("unix:", latency_s=0.3, jitter_s=0.05, up_latency_s=1.0, down_latency_s=0)
-    assert url == "shaped:latency_ms=300,up_latency_ms=1000,down_latency_ms=0,jitter_ms=50;unix:"
+    url = shaped_url(
+        "unix:", latency_s=0.3, jitter_s=0.05, up_latency_s=1.0, down_latency_s=0, hold_s=1
+    )
+    assert url == (
+        "shaped:latency_ms=300,up_latency_ms=1000,down_latency_ms=0,jitter_ms=50,hold_ms=1000;unix:"
+    )
     assert parse_shaped_url(url)[1] == {
         "latency_s": 0.3,
         "up_latency_s": 1.0,
         "down_latency_s": 0.0,
         "jitter_s": 0.05,
+        "hold_s": 1.0,
     }
     for bad in ("shaped:baud=1", "shaped:speed=9;unix:", "shaped:baud=x;unix:", "shaped:;"):
         with pytest.raises(ConfigError):
