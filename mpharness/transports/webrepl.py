@@ -313,10 +313,12 @@ class WebReplTransport(WebReplFileOps, Transport):
             ws, self._ws = self._ws, None
         if ws is None:
             return
+        sock = ws.sock
         with contextlib.suppress(Exception):  # the board answers 88 00 and frees its slot
-            ws.sock.settimeout(CLOSE_WAIT)
-            ws.send_close()
-            self._await_close(ws.sock, Deadline.after(CLOSE_WAIT))
+            if sock is not None:
+                sock.settimeout(CLOSE_WAIT)
+                ws.send_close()
+                self._await_close(sock, Deadline.after(CLOSE_WAIT))
         with contextlib.suppress(Exception):
             ws.shutdown()
 

@@ -23,7 +23,7 @@ __all__ = ["SHAPED_SCHEME", "open_shaped", "parse_shaped_url", "shaped_url"]
 
 SHAPED_SCHEME = "shaped:"
 
-_URL_KEYS = {
+_URL_KEYS: dict[str, tuple[str, Callable[[str], object]]] = {
     "baud": ("baudrate", int),
     "latency_ms": ("latency_s", lambda v: float(v) / 1000.0),
     "up_latency_ms": ("up_latency_s", lambda v: float(v) / 1000.0),
