@@ -92,10 +92,10 @@ def run_terminal(transport: Transport) -> None:
     stop = threading.Event()
     screen = Screen(sys.stdout.buffer, translate=os.isatty(sys.stdout.fileno()))
     reader = threading.Thread(target=_board_to_screen, args=(transport, screen, stop), daemon=True)
-    reader.start()
     try:
         if is_tty:
-            tty.setraw(fd)
+            tty.setraw(fd)  # before any board output: keys typed after a prompt are never cooked
+        reader.start()
         while not stop.is_set():
             ready, _, _ = select.select([fd], [], [], 0.2)
             if not ready:
@@ -109,7 +109,8 @@ def run_terminal(transport: Transport) -> None:
             transport.write(data.replace(LF, CR) if not is_tty else data)
     finally:
         stop.set()
-        reader.join(timeout=1.0)
+        if reader.ident is not None:
+            reader.join(timeout=1.0)
         screen.finish()
         if saved is not None:
             termios.tcsetattr(fd, termios.TCSADRAIN, saved)

@@ -120,7 +120,7 @@ class HostilePeer:
             DeviceSocket(conn, reader).recv()  # the password line, not looked at
             self._send(conn, frame_bytes(CONNECTED, OP_TEXT))
             getattr(self, f"_play_{self.behaviour}")(conn)
-        except (OSError, Exception):  # the client went away: done
+        except Exception:  # the client went away (or broke the protocol): done
             pass
         finally:
             with contextlib.suppress(OSError):
