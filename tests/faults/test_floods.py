@@ -1,7 +1,8 @@
 """Peers and programs that never stop sending: every call ends within its budget, in bounded
 memory, and nothing they send becomes a result.
 
-* Hostile WebREPL peers (:mod:`tests.webrepl.hostile`): one that chatters instead of logging
+* Hostile WebREPL peers (:mod:`tests.webrepl.hostile`, each in a process of its own so that
+  its floods never pause): one that chatters instead of logging
   in, one that announces a 2**62-byte frame, a 200 MB frame, a message whose fragments never
   end, a flood of binary frames, a frame dribbled a byte at a time. ``open_board`` on each must
   fail with an MPHarnessError within its budget (no board is ever "opened" on such a peer),
@@ -27,7 +28,7 @@ from mpharness.rigs.rig import Rig
 from mpharness.transports.webrepl import CLOSE_WAIT
 from tests.conftest import require_virtual_board
 from tests.faults.helpers import FAULT_TIMEOUTS, SLACK, timed
-from tests.webrepl.hostile import BEHAVIOURS, PASSWORD, HostilePeer
+from tests.webrepl.hostile import BEHAVIOURS, PASSWORD, HostilePeerProcess
 
 OPEN_BUDGET = 1.5  #: s given to open_board on a hostile peer
 MEMORY_BOUND = 16 * 1024 * 1024  #: bytes of Python allocations an open may peak at
@@ -51,7 +52,7 @@ STREAMING = ("endless_frame", "endless_fragments")
     ],
 )
 def test_open_board_on_a_hostile_webrepl_peer_ends_within_budget(behaviour: str, run: int) -> None:
-    with HostilePeer(behaviour) as peer:
+    with HostilePeerProcess(behaviour) as peer:
         rig = Rig.from_specs([BoardSpec(name="hostile", urls=(peer.url,), password=PASSWORD)])
         tracemalloc.start()
         try:

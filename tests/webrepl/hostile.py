@@ -13,14 +13,18 @@
 ``dribble``        after a good login, a 100-byte frame sent one byte every 0.2 s
 
 :attr:`HostilePeer.sent` counts the payload bytes sent, so a test can show the client stopped
-reading (bounded memory) rather than hold it all.
+reading (bounded memory) rather than hold it all. :class:`HostilePeerProcess` runs one in a
+process of its own (``python -m tests.webrepl.hostile BEHAVIOUR`` prints its URL).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 
@@ -157,3 +161,40 @@ class HostilePeer:
         while not self._stop.is_set():
             self._send(conn, b"d", 1)
             time.sleep(0.2)
+
+
+class HostilePeerProcess:
+    """A :class:`HostilePeer` in a process of its own (context manager): its sending never waits
+    for the GIL of the process under test, so a flood has no pauses."""
+
+    def __init__(self, behaviour: str) -> None:
+        self.behaviour = behaviour
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.webrepl.hostile", behaviour],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+        )
+        assert self._proc.stdout is not None
+        self.url = self._proc.stdout.readline().strip()
+        if not self.url.startswith("ws://"):
+            self.close()
+            raise RuntimeError(f"the hostile peer did not start (said {self.url!r})")
+
+    def close(self) -> None:
+        self._proc.kill()
+        self._proc.wait(5.0)
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+
+    def __enter__(self) -> HostilePeerProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+if __name__ == "__main__":
+    with HostilePeer(sys.argv[1]) as _peer:
+        print(_peer.url, flush=True)
+        threading.Event().wait()  # until killed
