@@ -98,7 +98,10 @@ class _FileParser:
         return ConfigError(message, path=self.path, line=line, key=key)
 
     def parse(self) -> list[BoardSpec]:
-        self.loader = yaml.SafeLoader(self.source_text)
+        try:
+            self.loader = yaml.SafeLoader(self.source_text)  # checks every character
+        except yaml.reader.ReaderError as exc:
+            raise self._reader_error(exc) from None
         try:
             try:
                 root = self.loader.get_single_node()
@@ -116,8 +119,27 @@ class _FileParser:
             except yaml.YAMLError as exc:
                 raise ConfigError(f"YAML error: {exc}", path=self.path) from None
             return [] if root is None else self._top(root)
+        except RecursionError:
+            # PyYAML's composer, and our walk of its nodes, recurse once per level
+            raise ConfigError(
+                "brackets or indentation nested too deeply to read (beyond Python's recursion "
+                "limit, hundreds of levels); a rig file needs a few",
+                path=self.path,
+            ) from None
         finally:
             self.loader.dispose()
+
+    def _reader_error(self, exc: yaml.reader.ReaderError) -> ConfigError:
+        """A character YAML does not allow (a control byte), located by line."""
+        position = max(0, exc.position)
+        line = self.source_text.count("\n", 0, position) + 1
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character[:1] or "?")
+        return ConfigError(
+            f"character U+{char:04X} is not allowed in a YAML file (a control character); "
+            'write it as an escape in a double-quoted string ("\\x01") if it is meant',
+            path=self.path,
+            line=line,
+        )
 
     # -- mappings ---------------------------------------------------------------------------
 

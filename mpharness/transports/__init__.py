@@ -6,6 +6,7 @@
 =========================  ===============================================
 ``unix:`` / ``unix:PATH``  unix-port MicroPython on a pty (virtual board)
 ``qemu:microbit``          micro:bit MicroPython in QEMU (virtual board)
+``qemu:microbit?serial=pty``  the same behind QEMU's own ``-serial pty`` (input arrives late)
 ``shaped:OPTS;URL``        the board URL behind a link shaper (``mpharness.virtual.shaped_urls``)
 ``usb-serial:SERIAL``      the serial port whose USB serial number is SERIAL
 ``ws://host[:port]``       WebREPL
@@ -86,6 +87,10 @@ def open_transport(
         from mpharness.virtual.unix_board import open_unix_board
 
         return open_unix_board(url[len("unix:") :] or None, timeout=timeout)
+    if scheme == "qemu" and "?" in url:
+        from mpharness.virtual.qemu_pty import open_qemu_pty
+
+        return open_qemu_pty(url, timeout=timeout, open_inner=open_transport)
     if scheme == "qemu":
         from mpharness.virtual.qemu_microbit import open_qemu_board
 

@@ -38,6 +38,7 @@ import os
 import select
 import socket
 import stat
+import sys
 import threading
 from typing import Any
 from urllib.parse import urlsplit
@@ -67,7 +68,7 @@ from mpharness.transports.usb_ports import (
     system_ports,
 )
 
-__all__ = ["TOUCH_BAUDRATE", "SerialTransport", "open_serial"]
+__all__ = ["TOUCH_BAUDRATE", "SerialTransport", "is_pseudo_terminal", "open_serial"]
 
 log = logging.getLogger(__name__)
 
@@ -259,9 +260,13 @@ class SerialTransport(Transport):
     @property
     def may_corrupt(self) -> bool:
         """False when the board's own MCU is the USB device (rp2, pyboard, Adafruit, Espressif
-        native USB and USB-Serial/JTAG): USB checks every packet end to end. True for anything
-        else: a UART behind a USB bridge, RFC 2217, sockets, unknown ports."""
+        native USB and USB-Serial/JTAG): USB checks every packet end to end; and for a
+        pseudo-terminal with no USB identity (``socat``, ``mpharness pty``, QEMU's
+        ``-serial pty``), which is memory, not a wire, whatever its name or symlink. True for
+        anything else: a UART behind a USB bridge, RFC 2217, sockets, unknown ports."""
         vid = getattr(self._info, "vid", None)
+        if vid is None and self._scheme is None and is_pseudo_terminal(self._port_name):
+            return False
         return not (vid in NATIVE_USB_VIDS or vid == ESPRESSIF_VID)
 
     @property
@@ -360,6 +365,32 @@ class SerialTransport(Transport):
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
         return f"<SerialTransport {self._port_name} {state}>"
+
+
+#: Linux character-device majors of pty slaves (UNIX98_PTY_SLAVE_MAJOR and the 7 after it)
+_PTY_SLAVE_MAJORS = range(136, 144)
+#: where other systems keep pty slaves (macOS, the BSDs: /dev/ttys001 ...)
+_PTY_SLAVE_PREFIXES = ("/dev/pts/", "/dev/ttys")
+
+
+def is_pseudo_terminal(path: str) -> bool:
+    """Whether ``path`` (after symlinks) is the slave side of a pseudo-terminal.
+
+    Decided by what the device is, not by its name: on Linux by the device number's major
+    (136 to 143); elsewhere by the real path (``/dev/pts/N``, ``/dev/ttysNNN``).
+    """
+    if os.name == "nt":
+        return False
+    try:
+        real = os.path.realpath(path)
+        info = os.stat(real)
+    except OSError:
+        return False
+    if not stat.S_ISCHR(info.st_mode):
+        return False
+    if sys.platform.startswith("linux"):
+        return os.major(info.st_rdev) in _PTY_SLAVE_MAJORS
+    return real.startswith(_PTY_SLAVE_PREFIXES)
 
 
 def _check_char_device(path: str) -> None:

@@ -9,15 +9,24 @@ opcode=OPCODE_TEXT)``, below 64 KiB each, since a 64-bit length makes the device
 socket) and come back as many small text frames read with ``recv_data``. Binary frames
 belong to the file protocol (82-byte ``<2sBBQLH64s`` header, ``WB\\x00\\x00`` replies).
 
-Waiting never polls: :meth:`WebReplTransport.read` blocks in ``select`` on the socket for the
-deadline's remaining time, then reads one whole frame. The socket itself keeps a fixed
-:data:`IO_TIMEOUT`, so a frame that has started (or a send) must progress within it; a
-stalled peer counts as a lost link. Text frames always land in the REPL byte buffer, binary
-frames in a queue for the file calls, so output printed during a transfer is not lost.
+Receiving is ours, not websocket-client's (which reads a whole frame, believing any length):
+:meth:`WebReplTransport.read` blocks in ``select`` on the socket for the deadline's remaining
+time, takes what the socket has, and feeds it to a :class:`~mpharness.transports.ws_frames.
+FrameParser`. A frame cut by the deadline continues on the next read, so every read ends by its
+deadline however the peer sends, and memory stays bounded: text payload goes to the REPL byte
+buffer as it arrives (a frame of any length is a stream), binary messages (the file calls'
+replies) are held up to :data:`~mpharness.transports.ws_frames.MAX_BINARY` each and
+:data:`MAX_BINARY_QUEUED` in all, and a frame announcing more than
+:data:`~mpharness.transports.ws_frames.MAX_ANNOUNCED` bytes is refused (the link is dropped
+with a message naming the length). Sends keep the socket's fixed :data:`IO_TIMEOUT`: a peer
+that stops reading counts as a lost link. Text frames always land in the REPL byte buffer,
+binary frames in a queue for the file calls, so output printed during a transfer is not lost.
 
 Login: the device sends ``Password: ``; we answer ``<password>\\r`` and expect
 ``\\r\\nWebREPL connected\\r\\n>>> `` (stripped from the stream) or ``\\r\\nAccess denied\\r\\n``
-(a :class:`ConnectError` at once). The password is kept in one private attribute and never
+(a :class:`ConnectError` at once). The login ends by its deadline whatever the peer sends, and
+keeps only the last :data:`LOGIN_WINDOW` bytes of text while it looks for those answers. The
+password is kept in one private attribute and never
 logged, shown in a repr, put in a message or in :attr:`url`.
 
 A soft reset tears the device's socket down: reads then raise :class:`TransportClosed`,
@@ -32,6 +41,8 @@ import collections
 import contextlib
 import logging
 import select
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -46,6 +57,14 @@ from mpharness.errors import ConnectError, TransportClosed
 from mpharness.secret import Secret, redact_url
 from mpharness.transports.base import Transport
 from mpharness.transports.webrepl_files import WebReplFileOps, file_header
+from mpharness.transports.ws_frames import (
+    BinaryMessage,
+    Close,
+    FrameError,
+    FrameParser,
+    Ping,
+    TextData,
+)
 
 __all__ = [
     "PASSWORD_PROMPT",
@@ -70,6 +89,13 @@ CLOSE_WAIT = 0.5  #: s to wait for the board's answer to our close frame
 #: previous session may still be closing on the board)
 BUSY_GRACE = 1.0
 RETRY_BACKOFF = (0.05, 0.1, 0.2, 0.4)  #: s between reconnect tries
+RECV_SIZE = 65536  #: bytes taken from the socket at a time
+#: binary bytes held unasked (the file protocol asks for one reply at a time)
+MAX_BINARY_QUEUED = 1024 * 1024
+#: bytes of text kept while looking for the password prompt or the login answer
+LOGIN_WINDOW = 4096
+#: bytes read at most while waiting for the answer to our close frame
+CLOSE_DRAIN = 256 * 1024
 
 
 def safe_url(url: str) -> str:
@@ -91,6 +117,7 @@ class WebReplTransport(WebReplFileOps, Transport):
         self._ws: websocket.WebSocket | None = None
         self._buf = bytearray()  # REPL bytes not yet read
         self._binary: collections.deque[bytes] = collections.deque()
+        self._parser = FrameParser()
         self._closed = False
         self._lock = threading.Lock()
         #: called once by :meth:`close` (e.g. to stop a virtual board's server)
@@ -127,7 +154,8 @@ class WebReplTransport(WebReplFileOps, Transport):
 
     def read(self, deadline: Deadline, size: int = 65536) -> bytes:
         while not self._buf:
-            if not self._next_frame(deadline):
+            progressed = self._next_frame(deadline)
+            if not self._buf and (not progressed or deadline.expired()):
                 return b""
         data = bytes(self._buf[:size])
         del self._buf[:size]
@@ -197,6 +225,7 @@ class WebReplTransport(WebReplFileOps, Transport):
         except (websocket.WebSocketException, OSError) as err:
             raise ConnectError(f"cannot connect to WebREPL at {self.url}: {err}") from None
         ws.settimeout(self._io_timeout)
+        self._parser = FrameParser()
         self._ws = ws
         try:
             self._login(deadline)
@@ -218,6 +247,7 @@ class WebReplTransport(WebReplFileOps, Transport):
 
     def _await_text(self, marker: bytes, deadline: Deadline, what: str) -> None:
         while marker not in self._buf:
+            del self._buf[:-LOGIN_WINDOW]  # a chattering peer: keep the tail only
             if DENIED in self._buf:
                 raise _PasswordRefused(
                     f"WebREPL password refused by {self.url} (WebREPL passwords have 4 to 9 "
@@ -225,7 +255,9 @@ class WebReplTransport(WebReplFileOps, Transport):
                 )
             try:
                 got = self._next_frame(deadline)
-            except TransportClosed:
+            except TransportClosed as err:
+                if isinstance(err.__cause__, FrameError):
+                    raise ConnectError(f"WebREPL at {self.url}, before {what}: {err}") from None
                 if DENIED in self._buf:
                     continue
                 if marker == PASSWORD_PROMPT:
@@ -236,8 +268,13 @@ class WebReplTransport(WebReplFileOps, Transport):
                 raise ConnectError(
                     f"WebREPL at {self.url} closed the connection before {what}"
                 ) from None
-            if not got:
-                raise ConnectError(f"WebREPL at {self.url}: no {what} in time")
+
+            if marker in self._buf:
+                break
+            if not got or deadline.expired():
+                raise ConnectError(
+                    f"WebREPL at {self.url}: {what} did not come within {deadline.budget:.3g} s"
+                )
 
     # -- frames -------------------------------------------------------------------------------
     def _require_ws(self) -> websocket.WebSocket:
@@ -256,10 +293,28 @@ class WebReplTransport(WebReplFileOps, Transport):
             ws, self._ws = self._ws, None
         if ws is None:
             return
+        sock = ws.sock
         with contextlib.suppress(Exception):  # the board answers 88 00 and frees its slot
-            ws.close(timeout=CLOSE_WAIT)
+            if sock is not None:
+                sock.settimeout(CLOSE_WAIT)
+                ws.send_close()
+                self._await_close(sock, Deadline.after(CLOSE_WAIT))
         with contextlib.suppress(Exception):
             ws.shutdown()
+
+    def _await_close(self, sock: socket.socket, deadline: Deadline) -> None:
+        """Read (and discard) until the peer's close frame, EOF, the deadline or
+        :data:`CLOSE_DRAIN` bytes: never websocket-client's whole-frame reads."""
+        parser = FrameParser()
+        drained = 0
+        while drained < CLOSE_DRAIN:
+            ready, _, _ = select.select([sock], [], [], deadline.remaining())
+            if not ready:
+                return
+            data = sock.recv(RECV_SIZE)
+            drained += len(data)
+            if not data or any(isinstance(e, Close) for e in parser.feed(data)):
+                return
 
     def _wait_readable(self, ws: websocket.WebSocket, deadline: Deadline) -> bool:
         sock = ws.sock
@@ -275,23 +330,67 @@ class WebReplTransport(WebReplFileOps, Transport):
         return bool(ready)
 
     def _next_frame(self, deadline: Deadline) -> bool:
-        """Read one frame into the REPL buffer or the binary queue; False at the deadline."""
+        """Take what the socket has (waiting at most until the deadline) and parse it: text to
+        the REPL buffer, binary messages to their queue. False if nothing came."""
         ws = self._require_ws()
         if not self._wait_readable(ws, deadline):
             return False
+        data = self._recv(ws, deadline)
+        if data is None:
+            return True  # a TLS record still incomplete: nothing to parse yet
         try:
-            opcode, data = ws.recv_data(control_frame=True)
-        except websocket.WebSocketTimeoutException as err:
+            events = self._parser.feed(data)
+        except FrameError as err:
             raise self._lost(err) from err
+        if not events and self._parser.error is not None:
+            raise self._lost(self._parser.error)
+        for event in events:
+            if isinstance(event, TextData):
+                self._buf += event.data
+            elif isinstance(event, BinaryMessage):
+                self._queue_binary(event.data)
+            elif isinstance(event, Ping):
+                self._pong(ws, event.data)
+            elif isinstance(event, Close):
+                raise self._lost(ConnectionResetError("closed by the board"))
+        return True
+
+    def _recv(self, ws: websocket.WebSocket, deadline: Deadline) -> bytes | None:
+        """Bytes from a readable socket; None if a TLS record is still incomplete."""
+        sock = ws.sock
+        if sock is None:
+            raise TransportClosed(f"WebREPL link to {self.url} is closed")
+        try:
+            if isinstance(sock, ssl.SSLSocket):  # a partial record must not block past it
+                remaining = deadline.remaining()
+                if remaining is not None:
+                    sock.settimeout(max(0.01, min(remaining, self._io_timeout)))
+                try:
+                    data = sock.recv(RECV_SIZE)
+                finally:
+                    sock.settimeout(self._io_timeout)
+            else:
+                data = sock.recv(RECV_SIZE)
+        except (ssl.SSLWantReadError, BlockingIOError, TimeoutError):
+            return None
+        except OSError as err:
+            raise self._lost(err) from err
+        if not data:
+            raise self._lost(ConnectionResetError("the connection closed"))
+        return data
+
+    def _queue_binary(self, data: bytes) -> None:
+        if sum(map(len, self._binary)) + len(data) > MAX_BINARY_QUEUED:
+            raise self._lost(
+                FrameError(f"more than {MAX_BINARY_QUEUED} bytes of unasked binary frames")
+            )
+        self._binary.append(data)
+
+    def _pong(self, ws: websocket.WebSocket, data: bytes) -> None:
+        try:
+            ws.pong(data)
         except (websocket.WebSocketException, OSError) as err:
             raise self._lost(err) from err
-        if opcode == ABNF.OPCODE_CLOSE:
-            raise self._lost(ConnectionResetError("closed by the board"))
-        if opcode == ABNF.OPCODE_TEXT:
-            self._buf += data
-        elif opcode == ABNF.OPCODE_BINARY:
-            self._binary.append(bytes(data))
-        return True
 
     # -- file protocol ------------------------------------------------------------------------
     def _send_binary(self, data: bytes) -> None:
@@ -303,6 +402,8 @@ class WebReplTransport(WebReplFileOps, Transport):
 
     def _binary_frame(self, deadline: Deadline, what: str) -> bytes:
         while not self._binary:
+            if deadline.expired():
+                raise TimeoutError(f"WebREPL at {self.url}: no answer to {what} in time")
             try:
                 got = self._next_frame(deadline)
             except TransportClosed as err:

@@ -50,7 +50,14 @@ from mpharness.errors import (
 from mpharness.transports.base import Transport
 from mpharness.virtual.launcher import spawn_tied
 
-__all__ = ["FIRMWARE_HEX", "QEMU_BINARY", "QemuBoardTransport", "open_qemu_board"]
+__all__ = [
+    "FIRMWARE_HEX",
+    "QEMU_BINARY",
+    "QemuBoardTransport",
+    "QmpClient",
+    "locate_qemu",
+    "open_qemu_board",
+]
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +74,8 @@ _STDERR_TAIL = 400  #: characters of QEMU's stderr (its start) quoted in error m
 # -- QMP --------------------------------------------------------------------------------------
 
 
-class _Qmp:
-    """A minimal QMP client: one command at a time; events are skipped."""
+class QmpClient:
+    """A minimal QMP client on a connected socket: one command at a time; events are skipped."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
@@ -94,9 +101,15 @@ class _Qmp:
         self._message(deadline)  # {"QMP": {...}}
         self.command("qmp_capabilities", deadline)
 
-    def command(self, name: str, deadline: Deadline) -> Any:
+    def command(
+        self, name: str, deadline: Deadline, arguments: dict[str, Any] | None = None
+    ) -> Any:
+        """Run one QMP command; its ``return`` value (raises TransportError if refused)."""
+        request: dict[str, Any] = {"execute": name}
+        if arguments:
+            request["arguments"] = arguments
         try:
-            self.sock.sendall(json.dumps({"execute": name}).encode() + b"\n")
+            self.sock.sendall(json.dumps(request).encode() + b"\n")
         except OSError as exc:
             raise TransportClosed(f"QEMU monitor socket: {exc}") from exc
         while True:
@@ -133,7 +146,7 @@ class QemuBoardTransport(Transport):
         os.set_blocking(self._wake_w, False)
         self._proc: subprocess.Popen[bytes] | None = None
         self._uart: socket.socket | None = None
-        self._qmp: _Qmp | None = None
+        self._qmp: QmpClient | None = None
         self._stderr: IO[bytes] | None = None
         self._pending = bytearray()
         self._error: str | None = None
@@ -250,7 +263,7 @@ class QemuBoardTransport(Transport):
         started = time.monotonic()
         uart, uart_theirs = socket.socketpair()
         qmp, qmp_theirs = socket.socketpair()
-        self._uart, self._qmp = uart, _Qmp(qmp)
+        self._uart, self._qmp = uart, QmpClient(qmp)
         self._stderr = tempfile.TemporaryFile(prefix="mpharness-qemu-")  # noqa: SIM115
         fds = (uart_theirs.fileno(), qmp_theirs.fileno())
         argv = [a.format(uart=fds[0], qmp=fds[1]) for a in self._argv]
@@ -380,6 +393,29 @@ def _unread_by_peer(sock: socket.socket | None) -> int:
     return int.from_bytes(buf, "little")
 
 
+def locate_qemu(machine: str, qemu: str = QEMU_BINARY, firmware: str = FIRMWARE_HEX) -> str:
+    """The path of the QEMU executable, once ``machine`` and the firmware are known good.
+
+    Raises:
+        ConfigError: ``machine`` is not ``"microbit"``.
+        ConnectError: QEMU or the firmware is missing.
+    """
+    if machine not in MACHINES:
+        raise ConfigError(f"unknown QEMU board {machine!r}: supported: {', '.join(MACHINES)}")
+    path = shutil.which(qemu)
+    if path is None:
+        raise ConnectError(
+            f"{qemu!r} not found on PATH: install the Debian/Ubuntu packages "
+            "qemu-system-arm and firmware-microbit-micropython"
+        )
+    if not os.path.isfile(firmware):
+        raise ConnectError(
+            f"micro:bit MicroPython firmware {firmware!r} not found: install the Debian/Ubuntu "
+            "package firmware-microbit-micropython"
+        )
+    return path
+
+
 def open_qemu_board(
     machine: str,
     *,
@@ -402,19 +438,7 @@ def open_qemu_board(
         ConfigError: ``machine`` is not ``"microbit"``.
         ConnectError: QEMU or the firmware is missing, or the board did not come up.
     """
-    if machine not in MACHINES:
-        raise ConfigError(f"unknown QEMU board {machine!r}: supported: {', '.join(MACHINES)}")
-    path = shutil.which(qemu)
-    if path is None:
-        raise ConnectError(
-            f"{qemu!r} not found on PATH: install the Debian/Ubuntu packages "
-            "qemu-system-arm and firmware-microbit-micropython"
-        )
-    if not os.path.isfile(firmware):
-        raise ConnectError(
-            f"micro:bit MicroPython firmware {firmware!r} not found: install the Debian/Ubuntu "
-            "package firmware-microbit-micropython"
-        )
+    path = locate_qemu(machine, qemu, firmware)
     transport = QemuBoardTransport(machine, path, firmware)
     try:
         transport.start(Deadline.after(timeout))

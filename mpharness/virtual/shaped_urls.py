@@ -1,7 +1,11 @@
 """Board URLs for shaped links: ``shaped:OPTS;URL``.
 
 ``shaped:baud=115200,latency_ms=2;unix:`` is the board ``unix:`` behind a
-:class:`~mpharness.virtual.shaper.ShapedTransport` (115200 baud, 2 ms each way). Such a URL
+:class:`~mpharness.virtual.shaper.ShapedTransport` (115200 baud, 2 ms each way);
+``shaped:latency_ms=300,jitter_ms=50;unix:`` adds 300 to 350 ms each way (order kept);
+``shaped:up_latency_ms=1000;unix:`` holds host->board bytes for 1 s;
+``shaped:hold_ms=1000;unix:`` delivers host->board bytes written in the link's first second only
+then (a modern board on QEMU's ``-serial pty``). Such a URL
 works wherever a board URL does (``open_board``, ``--device``, rig files);
 :func:`shaped_url` builds one.
 """
@@ -19,9 +23,13 @@ __all__ = ["SHAPED_SCHEME", "open_shaped", "parse_shaped_url", "shaped_url"]
 
 SHAPED_SCHEME = "shaped:"
 
-_URL_KEYS = {
+_URL_KEYS: dict[str, tuple[str, Callable[[str], object]]] = {
     "baud": ("baudrate", int),
     "latency_ms": ("latency_s", lambda v: float(v) / 1000.0),
+    "up_latency_ms": ("up_latency_s", lambda v: float(v) / 1000.0),
+    "down_latency_ms": ("down_latency_s", lambda v: float(v) / 1000.0),
+    "jitter_ms": ("jitter_s", lambda v: float(v) / 1000.0),
+    "hold_ms": ("hold_s", lambda v: float(v) / 1000.0),
     "drop": ("drop_rate", float),
     "corrupt": ("corrupt_rate", float),
     "seed": ("seed", str),
@@ -33,6 +41,10 @@ def shaped_url(
     *,
     baudrate: int | None = None,
     latency_s: float = 0.0,
+    up_latency_s: float | None = None,
+    down_latency_s: float | None = None,
+    jitter_s: float = 0.0,
+    hold_s: float = 0.0,
     drop_rate: float = 0.0,
     corrupt_rate: float = 0.0,
     seed: int | str | None = None,
@@ -46,6 +58,14 @@ def shaped_url(
         opts.append(f"baud={baudrate}")
     if latency_s:
         opts.append(f"latency_ms={latency_s * 1000.0:g}")
+    if up_latency_s is not None:
+        opts.append(f"up_latency_ms={up_latency_s * 1000.0:g}")
+    if down_latency_s is not None:
+        opts.append(f"down_latency_ms={down_latency_s * 1000.0:g}")
+    if jitter_s:
+        opts.append(f"jitter_ms={jitter_s * 1000.0:g}")
+    if hold_s:
+        opts.append(f"hold_ms={hold_s * 1000.0:g}")
     if drop_rate:
         opts.append(f"drop={drop_rate:g}")
     if corrupt_rate:
@@ -58,8 +78,10 @@ def shaped_url(
 def parse_shaped_url(url: str) -> tuple[str, dict[str, object]]:
     """Split ``shaped:OPTS;INNER`` into the inner URL and ShapedTransport keyword arguments.
 
-    OPTS is a comma-separated list of ``baud=N``, ``latency_ms=X``, ``drop=P``,
-    ``corrupt=P``, ``seed=S`` (any may be left out).
+    OPTS is a comma-separated list of ``baud=N``, ``latency_ms=X`` (each way),
+    ``up_latency_ms=X`` (host->board), ``down_latency_ms=X`` (board->host), ``jitter_ms=X``,
+    ``hold_ms=X`` (no host->board byte arrives before X ms after opening),
+    ``drop=P``, ``corrupt=P``, ``seed=S`` (any may be left out).
 
     Raises:
         ConfigError: not a shaped URL, no ``;`` before the inner URL, or a bad option.

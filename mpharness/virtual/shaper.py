@@ -5,9 +5,21 @@ Theory of operation
 :class:`ShapedTransport` wraps another :class:`~mpharness.transports.base.Transport`. Each
 direction is a *lane*: a queue of byte pieces, each with the time it is "released" at the far
 end. A piece of ``n`` bytes occupies the wire for ``n * 10 / baudrate`` seconds after the wire
-is free (start bit, 8 data bits, stop bit), then travels ``latency_s``; large writes are split
-into pieces of :data:`PIECE` bytes so bytes trickle out as on a real line, but a short write
-(a lone Ctrl-C, which the unix board turns into SIGINT) stays whole.
+is free (start bit, 8 data bits, stop bit), then travels the lane's latency (``latency_s``, or
+``up_latency_s``/``down_latency_s`` for one direction: a relay that holds host->board bytes for
+1 s is ``up_latency_s=1``) plus a random jitter in ``[0, jitter_s]``. A piece is never released
+before the one ahead of it, so jitter delays bytes but never reorders them (a serial line, a TCP
+relay and a USB bridge all keep order). ``hold_s`` holds every host->board byte until that
+long after the link opened, and no longer: a link that is slow to notice its first client
+(QEMU's ``-serial pty``, see :mod:`mpharness.virtual.qemu_pty`). Large writes are split into
+pieces of :data:`PIECE` bytes so bytes trickle out as on a real line, but a short write (a lone
+Ctrl-C, which the unix board turns into SIGINT) stays whole.
+
+Memory is bounded in both directions, as on a real link whose buffers fill: ``write`` blocks
+while more than :data:`TX_BUFFER` bytes wait to go up, and the receiver thread stops reading the
+inner transport while more than :data:`RX_BUFFER` bytes wait to come down (the board then blocks
+on its own output, as behind a full UART FIFO). A latency ``L`` therefore caps the board's
+throughput at about ``RX_BUFFER / L`` bytes per second, like a window on a long line.
 
 * host -> board: :meth:`ShapedTransport.write` queues (blocking while more than
   :data:`TX_BUFFER` bytes wait, like an OS serial buffer) and a sender thread writes each piece
@@ -25,12 +37,16 @@ lines, a process, a socket) but fail while the link is cut. An inner failure is 
 reader after the bytes already "on the wire" and cleared by a successful hard reset/reconnect.
 
 URL form (see :mod:`mpharness.virtual.shaped_urls`): ``shaped:baud=115200,latency_ms=2,
-drop=0.01,corrupt=0.01,seed=7;unix:`` wraps the board ``unix:``.
+jitter_ms=1,drop=0.01,corrupt=0.01,seed=7;unix:`` wraps the board ``unix:``;
+``shaped:up_latency_ms=1000;unix:`` is the unix board behind a relay that holds host->board bytes
+for 1 s; ``shaped:hold_ms=1000;unix:`` delivers what the host writes in the first second only
+after it.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -42,13 +58,14 @@ from mpharness.deadline import Deadline
 from mpharness.errors import ConfigError, TransportClosed, TransportError
 from mpharness.transports.base import Transport
 
-__all__ = ["BITS_PER_BYTE", "ShapedTransport", "ShaperStats", "check_options"]
+__all__ = ["BITS_PER_BYTE", "ShapedTransport", "ShaperStats", "check_delay", "check_options"]
 
 log = logging.getLogger(__name__)
 
 BITS_PER_BYTE = 10  #: start bit + 8 data bits + stop bit
 PIECE = 32  #: bytes released together when a write or read is split by the rate limit
 TX_BUFFER = 4096  #: bytes ``write`` may queue before it blocks (an OS serial buffer)
+RX_BUFFER = 256 * 1024  #: bytes queued board->host before the shaper stops reading the board
 RECV_CHECK = 0.5  #: s the receiver thread blocks in the inner read before checking for close
 JOIN_WAIT = 2.0  #: s ``close`` waits for the helper threads
 _CUT_MESSAGE = "the link is cut"
@@ -72,21 +89,30 @@ class ShaperStats:
 
 
 class _Lane:
-    """One direction's queue of (release time, bytes), under the shaper's lock."""
+    """One direction's queue of (release time, bytes), under the shaper's lock.
 
-    def __init__(self, byte_time: float, latency: float) -> None:
+    Release times never decrease along the queue (jitter delays a piece, and every piece
+    behind it, but never lets one overtake another).
+    """
+
+    def __init__(self, byte_time: float, latency: float, jitter: float, seed: str | None) -> None:
         self.byte_time = byte_time
         self.latency = latency
+        self.jitter = jitter
+        self.rng = random.Random(seed)
         self.items: deque[tuple[float, bytes]] = deque()
         self.queued = 0
         self.wire_free = 0.0
+        self.last_release = 0.0
 
     def push(self, data: bytes, now: float) -> None:
         step = PIECE if self.byte_time and len(data) > PIECE else max(len(data), 1)
         for start in range(0, len(data), step):
             piece = data[start : start + step]
             self.wire_free = max(self.wire_free, now) + len(piece) * self.byte_time
-            self.items.append((self.wire_free + self.latency, piece))
+            delay = self.latency + (self.rng.uniform(0.0, self.jitter) if self.jitter else 0.0)
+            self.last_release = max(self.last_release, self.wire_free + delay)
+            self.items.append((self.last_release, piece))
             self.queued += len(piece)
 
     def head_wait(self, now: float) -> float | None:
@@ -102,6 +128,7 @@ class _Lane:
         self.items.clear()
         self.queued = 0
         self.wire_free = 0.0
+        self.last_release = 0.0
 
 
 class _Noise:
@@ -130,13 +157,18 @@ class _Noise:
 
 
 class ShapedTransport(Transport):
-    """Wraps ``inner`` with a byte-rate limit, latency, noise and a cut switch.
+    """Wraps ``inner`` with a byte-rate limit, latency, jitter, noise and a cut switch.
 
     Args:
         inner: the transport to the board (closed by :meth:`close`).
         baudrate: line speed; bytes take ``10 / baudrate`` s each in both directions. None:
             no rate limit.
-        latency_s: one-way delay added to every byte.
+        latency_s: one-way delay added to every byte, each way.
+        up_latency_s: host->board delay instead of ``latency_s`` (None: ``latency_s``).
+        down_latency_s: board->host delay instead of ``latency_s`` (None: ``latency_s``).
+        jitter_s: extra random delay in ``[0, jitter_s]`` per piece, each way (order kept).
+        hold_s: host->board bytes written in the first ``hold_s`` seconds after the link opens
+            reach the board only then (QEMU's ``-serial pty`` after a client opens it).
         drop_rate: probability that a byte is lost (each direction).
         corrupt_rate: probability that a byte is replaced by another value.
         seed: seed for the noise (reproducible runs); None: random.
@@ -151,18 +183,30 @@ class ShapedTransport(Transport):
         *,
         baudrate: int | None = None,
         latency_s: float = 0.0,
+        up_latency_s: float | None = None,
+        down_latency_s: float | None = None,
+        jitter_s: float = 0.0,
+        hold_s: float = 0.0,
         drop_rate: float = 0.0,
         corrupt_rate: float = 0.0,
         seed: int | str | None = None,
     ) -> None:
+        up_latency = latency_s if up_latency_s is None else up_latency_s
+        down_latency = latency_s if down_latency_s is None else down_latency_s
         check_options(baudrate, latency_s, drop_rate, corrupt_rate)
+        for key, delay in (("up_latency", up_latency), ("down_latency", down_latency)):
+            check_delay(key, delay)
+        check_delay("jitter", jitter_s)
+        check_delay("hold", hold_s)
         self.inner = inner
         self.url = inner.url
         self.baudrate = baudrate
         self.stats = ShaperStats()
         byte_time = BITS_PER_BYTE / baudrate if baudrate else 0.0
-        self._up = _Lane(byte_time, latency_s)
-        self._down = _Lane(byte_time, latency_s)
+        up_seed, down_seed = (None, None) if seed is None else (f"{seed}/up-j", f"{seed}/dn-j")
+        self._up = _Lane(byte_time, up_latency, jitter_s, up_seed)
+        self._down = _Lane(byte_time, down_latency, jitter_s, down_seed)
+        self._up.last_release = time.monotonic() + hold_s  # nothing reaches the board before
         self._up_noise = _Noise(drop_rate, corrupt_rate, None if seed is None else f"{seed}/up")
         self._down_noise = _Noise(drop_rate, corrupt_rate, None if seed is None else f"{seed}/dn")
         self._cond = threading.Condition()
@@ -204,12 +248,17 @@ class ShapedTransport(Transport):
     ) -> None:
         """Change the noise rates from now on (``up``: host to board, ``down``: back; a lane
         left out gets no noise); reseed if ``seed`` is given."""
-        check_options(self.baudrate, self._up.latency, drop_rate, corrupt_rate)
+        check_options(self.baudrate, 0.0, drop_rate, corrupt_rate)
         with self._cond:
             for noise, lane, on in ((self._up_noise, "up", up), (self._down_noise, "dn", down)):
                 noise.drop, noise.corrupt = (drop_rate, corrupt_rate) if on else (0.0, 0.0)
                 if seed is not None:
                     noise.rng.seed(f"{seed}/{lane}")
+
+    @property
+    def delays(self) -> tuple[float, float, float]:
+        """The link's ``(up latency, down latency, jitter)`` in seconds."""
+        return self._up.latency, self._down.latency, self._up.jitter
 
     @property
     def is_cut(self) -> bool:
@@ -288,7 +337,10 @@ class ShapedTransport(Transport):
 
     def __repr__(self) -> str:
         parts = [f"baud={self.baudrate}"] if self.baudrate else []
-        parts += [f"latency={self._up.latency:g}s"] if self._up.latency else []
+        up, down, jitter = self.delays
+        if up or down:
+            parts.append(f"latency={up:g}s" if up == down else f"latency={up:g}s/{down:g}s")
+        parts += [f"jitter={jitter:g}s"] if jitter else []
         parts += ["cut"] if self._cut else []
         return f"<ShapedTransport {' '.join(parts)} over {self.inner!r}>"
 
@@ -323,6 +375,8 @@ class ShapedTransport(Transport):
                 self._down.queued += len(piece) - keep
                 piece = piece[:keep]
             out += piece
+        if out:
+            self._cond.notify_all()  # the receiver thread may wait for room
         return bytes(out)
 
     def _send_loop(self) -> None:
@@ -355,8 +409,12 @@ class ShapedTransport(Transport):
         """Receiver thread: read the inner transport and queue what arrives (or drop it if cut)."""
         while True:
             with self._cond:
-                while not self._closed and self._down_error is not None:
-                    self._cond.wait()  # the inner link failed: wait for a reset or close
+                while not self._closed and (
+                    self._down_error is not None or self._down.queued >= RX_BUFFER
+                ):
+                    # the inner link failed (wait for a reset or close), or the host is behind:
+                    # leave the board's output where it is until the reader catches up
+                    self._cond.wait()
                 if self._closed:
                     return
             try:
@@ -382,13 +440,18 @@ class ShapedTransport(Transport):
                 self._cond.notify_all()
 
 
+def check_delay(key: str, seconds: float) -> None:
+    """Refuse a negative or non-finite delay (``key`` names the option)."""
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ConfigError(f"shaper {key} must be a finite delay >= 0, not {seconds}", key=key)
+
+
 def check_options(
     baudrate: int | None, latency_s: float, drop_rate: float, corrupt_rate: float
 ) -> None:
     if baudrate is not None and baudrate <= 0:
         raise ConfigError(f"shaper baudrate must be positive, not {baudrate}", key="baud")
-    if latency_s < 0:
-        raise ConfigError(f"shaper latency must not be negative, not {latency_s}", key="latency")
+    check_delay("latency", latency_s)
     for key, rate in (("drop", drop_rate), ("corrupt", corrupt_rate)):
         if not 0.0 <= rate <= 1.0:
             raise ConfigError(f"shaper {key} rate must be within 0..1, not {rate}", key=key)

@@ -8,7 +8,7 @@ import pytest
 
 from mpharness.errors import ConfigError
 from mpharness.rigs.rig import Rig
-from tests.config.helpers import load_error, where, write
+from tests.config.helpers import load, load_error, where, write
 
 
 def test_unknown_key_names_line_key_and_suggests(tmp_path: Path) -> None:
@@ -245,3 +245,29 @@ def test_unreadable_and_missing_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         Rig.load([str(binary)])
     assert info.value.path == str(binary)
+
+
+def test_a_control_byte_names_file_line_and_character(tmp_path: Path) -> None:
+    """A stray control byte (here Ctrl-A, as pasted from a terminal) is a ConfigError at its
+    line, not PyYAML's ReaderError."""
+    err = load_error(tmp_path, "boards:\n  b:\n    url: /dev/tty\x01USB0\n")
+    assert where(err) == (str(tmp_path / "rig.yaml"), 3, None)
+    assert "U+0001" in str(err) and "control character" in str(err)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["[" * 100_000 + "]" * 100_000, "{a: " * 100_000 + "1" + "}" * 100_000],
+    ids=["brackets", "braces"],
+)
+def test_absurd_nesting_is_a_config_error_naming_the_file(tmp_path: Path, value: str) -> None:
+    """100 000 nested brackets: a ConfigError naming the file, not a RecursionError."""
+    err = load_error(tmp_path, f"boards:\n  b:\n    url: /dev/x\n    features: {value}\n")
+    assert err.path == str(tmp_path / "rig.yaml")
+    assert "nested too deeply" in str(err)
+
+
+def test_ordinary_nesting_still_loads(tmp_path: Path) -> None:
+    rig = load(tmp_path, "boards:\n  b:\n    url: /dev/x\n    features: [a, b]\n")
+    spec = rig.resolve("b")
+    assert spec is not None and "a" in spec.features

@@ -9,8 +9,10 @@ import pytest
 
 import mpharness
 from mpharness.connect import INTEGRITY_ENV
+from mpharness.virtual.pty_bridge import PtyBridge
 from mpharness.virtual.shaped_urls import shaped_url
 from mpharness.virtual.shaper import ShapedTransport
+from mpharness.virtual.unix_board import open_unix_board
 from tests.config.helpers import load, load_error, where
 from tests.conftest import require_virtual_board
 from tests.faults.helpers import fault_timeouts
@@ -86,3 +88,17 @@ def test_link_too_noisy_for_any_code_says_so_and_nothing_ran() -> None:
         board.broken = None
         board.recover()
         assert not board.fs.exists(_HIT_FILE)
+
+
+def test_auto_is_off_for_a_board_on_a_pty(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A board shared on a pty (``mpharness pty``, socat) is memory, not a wire: opened by the
+    pty's path, ``auto`` leaves checked execs off."""
+    require_virtual_board("unix")
+    monkeypatch.delenv(INTEGRITY_ENV, raising=False)
+    with (
+        open_unix_board(None) as inner,
+        PtyBridge(inner) as bridge,
+        mpharness.open_board(bridge.slave_path, rig=[]) as board,
+    ):
+        assert board.integrity == "off"
+        assert board.eval("6 * 7") == 42

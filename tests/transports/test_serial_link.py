@@ -14,7 +14,7 @@ import pytest
 from mpharness.deadline import Deadline
 from mpharness.errors import ConfigError, ConnectError, TransportClosed
 from mpharness.transports import open_transport, usb_ports
-from mpharness.transports.serial_link import SerialTransport, open_serial
+from mpharness.transports.serial_link import SerialTransport, is_pseudo_terminal, open_serial
 from tests.transports.conftest import PtyPort, make_pty, read_exactly
 
 # Generous bounds: the machine is shared, so only "did not return far too early or far too late".
@@ -143,10 +143,37 @@ def test_close_is_idempotent_and_reads_after_close_fail(pty_port: PtyPort) -> No
         link.read(Deadline.after(0.1))
 
 
-def test_a_port_without_usb_identity_may_corrupt(pty_port: PtyPort) -> None:
-    """A port with no native-USB identity (here a pty; on a rig a UART bridge) is taken as a
-    line that can damage bytes: ``integrity: auto`` turns checked execs on for it."""
-    link = SerialTransport(pty_port.path, port_lister=FakeUsb(None))
+def test_a_pty_is_memory_not_a_wire(pty_port: PtyPort) -> None:
+    """A pseudo-terminal (socat, ``mpharness pty``, QEMU's ``-serial pty``) loses nothing, by
+    its path or through a symlink with a serial-port name: ``integrity: auto`` stays off."""
+    for path in (pty_port.path, pty_port.link):
+        assert is_pseudo_terminal(path)
+        link = SerialTransport(path, port_lister=FakeUsb(None))
+        try:
+            assert not link.may_corrupt
+        finally:
+            link.close()
+
+
+def test_what_is_not_a_pty_is_told_apart(tmp_path: Path) -> None:
+    (tmp_path / "pts").mkdir()
+    fake = tmp_path / "pts" / "3"  # a pty's name on a regular file
+    fake.write_text("")
+    assert not is_pseudo_terminal(str(fake))
+    assert not is_pseudo_terminal("/dev/null")  # a character device, but not a pty
+    assert not is_pseudo_terminal(str(tmp_path / "missing"))
+
+
+def test_a_usb_bridge_may_corrupt(pty_port: PtyPort) -> None:
+    """A port with a USB identity that is not the board's own MCU (a UART bridge) is taken as
+    a line that can damage bytes: ``integrity: auto`` turns checked execs on for it."""
+    bridge = FakeUsb(pty_port)
+    link = SerialTransport(
+        pty_port.path,
+        port_lister=lambda: [
+            SimpleNamespace(**{**vars(bridge()[0]), "vid": 0x10C4, "pid": 0xEA60})
+        ],
+    )
     try:
         assert link.may_corrupt
     finally:

@@ -15,7 +15,9 @@ import pytest
 import mpharness
 from mpharness.deadline import Deadline
 from mpharness.errors import ConfigError, TransportClosed
+from mpharness.transports import open_transport
 from mpharness.transports.base import Transport
+from mpharness.virtual import shaper
 from mpharness.virtual.shaped_urls import parse_shaped_url, shaped_url
 from mpharness.virtual.shaper import ShapedTransport
 from tests.conftest import require_virtual_board
@@ -94,6 +96,100 @@ def test_latency_is_added_each_way() -> None:
         assert time.monotonic() - start >= 0.095
 
 
+def _round_trips(link: Transport, count: int) -> list[float]:
+    """Seconds from writing a byte to reading it back, ``count`` times in a row."""
+    times = []
+    for index in range(count):
+        token = bytes([65 + index % 26])
+        start = time.monotonic()
+        link.write(token)
+        assert _read_exactly(link, 1) == token
+        times.append(time.monotonic() - start)
+    return times
+
+
+def test_measured_round_trip_is_twice_the_latency() -> None:
+    """The delay the shaper adds, measured: each round trip takes 2 x 150 ms (and not much more)."""
+    with ShapedTransport(Loopback(), latency_s=0.15) as link:
+        times = _round_trips(link, 5)
+    assert min(times) >= 0.295
+    assert sorted(times)[len(times) // 2] < 0.295 + 0.5  # loose: the machine is shared
+
+
+def test_one_way_latency_holds_only_host_to_board_bytes() -> None:
+    """``up_latency_s``: the relay that holds host->board bytes; replies come back at once."""
+    with ShapedTransport(Loopback(), up_latency_s=0.3) as link:
+        assert link.delays == (0.3, 0.0, 0.0)
+        times = _round_trips(link, 3)
+    assert min(times) >= 0.295
+    assert max(times) < 0.3 + 0.5
+    with ShapedTransport(Loopback(), latency_s=0.3, down_latency_s=0.0) as link:
+        assert link.delays == (0.3, 0.0, 0.0)
+
+
+def test_hold_delays_only_what_comes_in_the_first_moments() -> None:
+    """``hold_s``: input written right after opening waits until the hold ends (QEMU's
+    ``-serial pty`` noticing its client); later input flows at once."""
+    start = time.monotonic()
+    with ShapedTransport(Loopback(), hold_s=0.4) as link:
+        link.write(b"early")
+        assert _read_exactly(link, 5) == b"early"
+        assert time.monotonic() - start >= 0.395
+        assert max(_round_trips(link, 3)) < 0.3
+
+
+def test_jitter_delays_within_its_range_and_keeps_order() -> None:
+    """Every piece takes latency..latency+jitter each way, and the stream stays in order."""
+    with ShapedTransport(Loopback(), latency_s=0.02, jitter_s=0.08, seed=5) as link:
+        times = _round_trips(link, 12)
+        assert min(times) >= 0.039
+        assert max(times) - min(times) > 0.01  # jitter did vary the delay
+        data = bytes(range(256)) * 4
+        for start in range(0, len(data), 7):  # many small writes, each jittered on its own
+            link.write(data[start : start + 7])
+        assert _read_exactly(link, len(data)) == data
+
+
+class Flood(Transport):
+    """A board that prints without end: every read returns a full buffer at once."""
+
+    url = "flood:"
+
+    def __init__(self) -> None:
+        self.produced = 0
+        self._closed = False
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def read(self, deadline: Deadline, size: int = 65536) -> bytes:
+        if self._closed:
+            raise TransportClosed("flood closed")
+        self.produced += size
+        return b"z" * size
+
+    def close(self) -> None:
+        self._closed = True
+
+
+def test_an_unread_flood_is_held_in_bounded_memory() -> None:
+    """Nobody reads a board that never stops printing behind a 1 s link: the shaper stops
+    taking its output at RX_BUFFER (plus one read), instead of queueing it all."""
+    inner = Flood()
+    with ShapedTransport(inner, latency_s=1.0) as link:
+        time.sleep(0.5)
+        produced = inner.produced
+        assert produced <= shaper.RX_BUFFER + 65536
+        time.sleep(0.3)
+        assert inner.produced == produced  # the receiver is waiting for room, not reading
+        got = _read_exactly(link, 1000, timeout=3.0)
+        assert got == b"z" * 1000
+        deadline = Deadline.after(2.0)
+        while inner.produced == produced and not deadline.expired():
+            link.read(Deadline.after(0.1))  # reading makes room: the board's output flows again
+        assert inner.produced > produced
+
+
 def test_read_returns_empty_at_the_deadline_on_silence() -> None:
     with ShapedTransport(Loopback(), latency_s=0.01) as link:
         start = time.monotonic()
@@ -169,7 +265,16 @@ def test_inner_failure_reaches_the_reader_after_queued_bytes() -> None:
 
 
 def test_bad_options_are_config_errors() -> None:
-    for kwargs in ({"baudrate": 0}, {"latency_s": -1.0}, {"drop_rate": 2.0}):
+    for kwargs in (
+        {"baudrate": 0},
+        {"latency_s": -1.0},
+        {"latency_s": float("nan")},
+        {"up_latency_s": -0.1},
+        {"down_latency_s": float("inf")},
+        {"jitter_s": -1.0},
+        {"hold_s": -1.0},
+        {"drop_rate": 2.0},
+    ):
         with pytest.raises(ConfigError):
             ShapedTransport(Loopback(), **kwargs)  # type: ignore[arg-type]
 
@@ -184,6 +289,19 @@ def test_url_round_trip_and_errors() -> None:
         "socket://h:1?logging=debug",
         {},
     )
+    url = shaped_url(
+        "unix:", latency_s=0.3, jitter_s=0.05, up_latency_s=1.0, down_latency_s=0, hold_s=1
+    )
+    assert url == (
+        "shaped:latency_ms=300,up_latency_ms=1000,down_latency_ms=0,jitter_ms=50,hold_ms=1000;unix:"
+    )
+    assert parse_shaped_url(url)[1] == {
+        "latency_s": 0.3,
+        "up_latency_s": 1.0,
+        "down_latency_s": 0.0,
+        "jitter_s": 0.05,
+        "hold_s": 1.0,
+    }
     for bad in ("shaped:baud=1", "shaped:speed=9;unix:", "shaped:baud=x;unix:", "shaped:;"):
         with pytest.raises(ConfigError):
             parse_shaped_url(bad)
@@ -200,3 +318,22 @@ def test_board_behind_a_115200_link_is_exact_and_rate_bound() -> None:
         elapsed = time.monotonic() - start
         assert out == "y" * 4000 + "\n"
         assert elapsed >= 4000 * 10 / 115200 * 0.95
+
+
+def test_board_reply_is_late_by_the_host_to_board_latency() -> None:
+    """The delay measured on a real board: its REPL answers a line 300 ms later than it would
+    without the relay, and its output comes back untouched."""
+    require_virtual_board("unix")
+    url = shaped_url("unix:", up_latency_s=0.3)
+    with open_transport(url) as link:
+        assert isinstance(link, ShapedTransport)
+        link.read(Deadline.after(5.0))  # the banner
+        start = time.monotonic()
+        link.write(b"6*7\r")
+        out = bytearray()
+        deadline = Deadline.after(10.0)
+        while b"42" not in out and not deadline.expired():
+            out += link.read(deadline)
+        elapsed = time.monotonic() - start
+    assert b"42" in out
+    assert elapsed >= 0.295
