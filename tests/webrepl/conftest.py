@@ -47,13 +47,19 @@ class RawClient:
         return out
 
     def at_eof(self) -> bool:
-        """True if the server closed the connection (after any pending bytes)."""
-        try:
-            data = self.sock.recv(65536)
-        except ConnectionResetError:
-            return True
-        self.buf += data
-        return not data
+        """True if the server closed the connection (after any pending bytes: output the
+        board sent before the close is read and kept, not taken for an open connection).
+        False if the connection is still open when the socket's timeout passes."""
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except ConnectionResetError:
+                return True
+            except TimeoutError:
+                return False
+            if not data:
+                return True
+            self.buf += data
 
     def upgrade(self, headers: str | None = None) -> bytes:
         """Send an upgrade request; returns the server's response head (or all it sent)."""
