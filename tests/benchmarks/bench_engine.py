@@ -94,6 +94,10 @@ def _mpremote_ops(
     with PtyBridge(transport, link_path=LINK if via_link else None) as bridge:
         port = LINK if via_link else bridge.slave_path
         mp = SerialTransport(port, baudrate=115200)
+        # mpremote blocks in read(1) on a /dev/pts port until a byte comes: a read timeout
+        # lets its own deadlines work, so a step it cannot do fails instead of hanging (its
+        # soft reset waits for "soft reboot\r\n"; the unix port ends the line with "\n")
+        mp.serial.timeout = 12.0  # longer than its own 10 s budgets
         try:
             mp.enter_raw_repl(soft_reset=False)
             results: dict[str, float | None] = {}
