@@ -1,5 +1,6 @@
-# Writing a file: _mfs_wopen opens a temporary file, the host sends _mfs_w(...) statements,
-# _mfs_wend checks size (and SHA-256 when it can), then renames over the target.
+# Writing a file: _mfs_wopen opens a temporary file (removing a stale one first), the host
+# sends _mfs_w(...) statements, _mfs_wend checks size (and SHA-256 when it can), then renames
+# over the target.
 try:
     import binascii as _mfs_b
 except ImportError:
@@ -9,7 +10,13 @@ except ImportError:
         _mfs_b = None
 _mfs_a = _mfs_b and _mfs_b.a2b_base64
 def _mfs_wopen(p, tmp):
+    # a temporary file left by an interrupted write of p goes first
     global _mfs_f, _mfs_w
+    if tmp != p:
+        try:
+            _mfs_os.remove(tmp)
+        except OSError:
+            pass
     try:
         if _mfs_isdir(p):
             raise OSError(21)

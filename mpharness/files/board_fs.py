@@ -11,7 +11,8 @@ on the board; old flat-filesystem firmware without ``os.stat`` (the micro:bit) g
 ``os.listdir``/``os.size`` helpers, echo-paced ``input()`` uploads and host-side hashing of
 read-back data. File contents move as described in
 :mod:`mpharness.files.transfers`. Board-side ``OSError`` s become the built-in subclasses
-(``FileNotFoundError``…) with the host's errno.
+(``FileNotFoundError``…) with the host's errno, and every ``OSError`` raised here names the
+board path it is about (``filename``; :func:`mpharness.files.device.naming`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from mpharness.errors import RemoteError
 from mpharness.files import transfers as transfer
 from mpharness.files.caps import Caps, FileStat, Progress
-from mpharness.files.device import os_error
+from mpharness.files.device import naming, os_error
 from mpharness.session.device_code import call, device_code, helper_source
 from mpharness.session.output import decode_output
 from mpharness.session.results import raise_for_error
@@ -122,7 +123,7 @@ class BoardFS:
         """After a failed write: close the board-side file, drop the temporary file."""
         code = "try:\n _mfs_f.close()\nexcept Exception:\n pass\n_mfs_f = None\n"
         if tmp is not None:
-            code += f"try:\n _mfs_os.remove({tmp!r})\nexcept Exception:\n pass\n"
+            code += f"try:\n import os\n os.remove({tmp!r})\nexcept Exception:\n pass\n"
         try:
             self.board.exec(code, timeout=5.0)
         except Exception as err:  # the original error matters more
@@ -136,12 +137,13 @@ class BoardFS:
             FileNotFoundError, NotADirectoryError: as on the host.
         """
         path = norm_path(path)
-        if self.caps().flat:
-            if path != "/":
-                self.stat(path)  # FileNotFoundError for missing names
-                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
-            return [name for name, _ in self._flat_entries()]
-        (names,) = self._values(device_code(("fs_ops",), call("_mfs_ls", path)), path)
+        with naming(path):
+            if self.caps().flat:
+                if path != "/":
+                    self.stat(path)  # FileNotFoundError for missing names
+                    raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
+                return [name for name, _ in self._flat_entries()]
+            (names,) = self._values(device_code(("fs_ops",), call("_mfs_ls", path)), path)
         assert isinstance(names, list)
         return [str(name) for name in names]
 
@@ -156,13 +158,14 @@ class BoardFS:
             FileNotFoundError: no such path.
         """
         path = norm_path(path)
-        if self.caps().flat:
-            if path == "/":
-                return FileStat(0, True, None)
-            name = self._name(path)
-            size = self._values(f"import os\nprint(os.size({name!r}))", path)[0]
-            return FileStat(int(size), False, None)
-        (info,) = self._values(device_code(("fs_ops",), call("_mfs_stat", path)), path)
+        with naming(path):
+            if self.caps().flat:
+                if path == "/":
+                    return FileStat(0, True, None)
+                name = self._name(path)
+                size = self._values(f"import os\nprint(os.size({name!r}))", path)[0]
+                return FileStat(int(size), False, None)
+            (info,) = self._values(device_code(("fs_ops",), call("_mfs_stat", path)), path)
         size, is_dir, mtime = info
         return FileStat(int(size), bool(is_dir), int(mtime))
 
@@ -183,7 +186,8 @@ class BoardFS:
             check = f"if _mfs_isdir({path!r}):\n raise OSError(21)"
             show = f"print(repr(_mfs_sha({path!r}, bytearray(1024))))"
             code = device_code(("fs_ops", "fs_hash"), check, show)
-            (digest,) = self._values(code, path)
+            with naming(path):
+                (digest,) = self._values(code, path)
             assert isinstance(digest, bytes)
             return digest.hex()
         return hashlib.sha256(self.read_bytes(path)).hexdigest()
@@ -203,12 +207,15 @@ class BoardFS:
         if caps.flat:
             if root != "/":
                 self.listdir(root)  # raises the right error
-            return {"/" + name: (size, None) for name, size in self._flat_entries()}
+            with naming(root):
+                return {"/" + name: (size, None) for name, size in self._flat_entries()}
         helpers = ("fs_ops", "fs_tree") + (("fs_hash",) if caps.hashlib else ())
         sha = "_mfs_sha" if caps.hashlib else "None"
         code = device_code(helpers, f"_mfs_tree({root!r}, {sha})")
         tree: dict[str, tuple[int, str | None]] = {}
-        for entry in self._values(code, root):
+        with naming(root):
+            entries = self._values(code, root)
+        for entry in entries:
             path, size, digest = entry
             tree[str(path)] = (int(size), digest.hex() if digest is not None else None)
         return tree
@@ -225,48 +232,74 @@ class BoardFS:
             FileNotFoundError, IsADirectoryError: as on the host.
         """
         path = norm_path(path)
-        caps = self.caps()
-        if caps.flat:
-            return transfer.read_small(self, self._name(path), progress)
-        if self.webrepl_get and getattr(self.board.transport, "get_file", None) is not None:
-            data = transfer.read_webrepl(self, path, progress)
-            if data is not None:
-                return data
-        return transfer.read_paste(self, path, progress)
+        with naming(path):
+            caps = self.caps()
+            if caps.flat:
+                return transfer.read_small(self, path, self._name(path), progress)
+            if self.webrepl_get and getattr(self.board.transport, "get_file", None) is not None:
+                data = transfer.read_webrepl(self, path, progress)
+                if data is not None:
+                    return data
+            return transfer.read_paste(self, path, progress)
 
-    def write_bytes(self, path: str, data: bytes, *, progress: Progress | None = None) -> None:
+    def write_bytes(
+        self,
+        path: str,
+        data: bytes,
+        *,
+        parents: bool = False,
+        progress: Progress | None = None,
+    ) -> None:
         """Create or replace a board file with ``data``; returns only once the board holds
         exactly these bytes (checked by size and SHA-256 on the board, or by reading back).
+        A temporary file an interrupted write of ``path`` left behind is removed first.
+
+        Args:
+            path: board path.
+            data: the file's new contents.
+            parents: create missing parent directories first (as ``mkdir(parents=True,
+                exist_ok=True)``); off by default, so a mistyped directory fails.
+            progress: called with (bytes done, bytes total) as the transfer goes.
 
         Raises:
-            FileNotFoundError: the parent directory does not exist.
+            FileNotFoundError: the parent directory does not exist (without ``parents``).
             IsADirectoryError: ``path`` is a directory.
             OSError: e.g. ``ENOSPC`` when the board's filesystem is full.
         """
         path = norm_path(path)
         data = bytes(data)
-        caps = self.caps()
-        if caps.flat or not caps.paste:
-            name = self._name(path) if caps.flat else path
-            transfer.write_small(self, name, data, progress)
-            return
-        webrepl = getattr(self.board.transport, "put_file", None) is not None
-        if webrepl and transfer.write_webrepl(self, path, data, progress):
-            return
-        transfer.write_paste(self, path, data, progress)
+        with naming(path):
+            caps = self.caps()
+            if parents:
+                self._make_parents([path])
+            if caps.flat or not caps.paste:
+                name = self._name(path) if caps.flat else path
+                transfer.write_small(self, path, name, data, progress)
+                return
+            webrepl = getattr(self.board.transport, "put_file", None) is not None
+            if webrepl and transfer.write_webrepl(self, path, data, progress):
+                return
+            transfer.write_paste(self, path, data, progress)
 
     def write_files(
-        self, files: list[tuple[str, bytes]], *, progress: Progress | None = None
+        self,
+        files: list[tuple[str, bytes]],
+        *,
+        parents: bool = False,
+        progress: Progress | None = None,
     ) -> None:
         """Write several files, each as :meth:`write_bytes` would; small files on raw-paste
         boards share execs (one round trip for many files).
 
         Args:
-            files: (board path, data) pairs; parent directories must exist.
+            files: (board path, data) pairs.
+            parents: create missing parent directories first; without it they must exist.
             progress: called with (bytes done, bytes total) over all files.
         """
         caps = self.caps()
         webrepl = getattr(self.board.transport, "put_file", None) is not None
+        if parents:
+            self._make_parents([norm_path(p) for p, _ in files])
         small = [(norm_path(p), bytes(d)) for p, d in files]
         if caps.flat or not caps.paste or webrepl:
             small = []
@@ -289,6 +322,17 @@ class BoardFS:
             self.write_bytes(path, data, progress=step)
             done += len(data)
 
+    def _make_parents(self, paths: list[str]) -> None:
+        """Create the missing parent directories of normalized board paths (nothing on a flat
+        filesystem: its paths with directories fail when written)."""
+        if self.caps().flat:
+            return
+        folders = {posixpath.dirname(path) for path in paths} - {"/"}
+        # a folder that is the parent of another one is made along with it
+        deepest = {f for f in folders if not any(g.startswith(f + "/") for g in folders)}
+        for folder in sorted(deepest):
+            self.mkdir(folder, parents=True, exist_ok=True)
+
     # ----------------------------------------------------------------- changes
     def mkdir(self, path: str, *, parents: bool = False, exist_ok: bool = False) -> None:
         """Create a board directory (and its missing parents with ``parents=True``).
@@ -304,29 +348,36 @@ class BoardFS:
                     return
                 raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
             raise OSError(errno.EOPNOTSUPP, "flat filesystem: no directories", path)
-        self.run(device_code(("fs_ops",), call("_mfs_mkdir", path, parents, exist_ok)), path)
+        with naming(path):
+            self.run(device_code(("fs_ops",), call("_mfs_mkdir", path, parents, exist_ok)), path)
 
     def remove(self, path: str) -> None:
         """Delete a board file."""
         path = norm_path(path)
-        target = self._name(path) if self.caps().flat else path
-        self.run(f"import os\nos.remove({target!r})", path)
+        with naming(path):
+            target = self._name(path) if self.caps().flat else path
+            self.run(f"import os\nos.remove({target!r})", path)
 
     def rmdir(self, path: str) -> None:
         """Delete an empty board directory."""
         path = norm_path(path)
-        if self.caps().flat:
-            raise PermissionError(errno.EPERM, "flat filesystem: cannot remove the root", path)
-        self.run(device_code(("fs_ops",), f"_mfs_os.rmdir({path!r})"), path)
+        with naming(path):
+            if self.caps().flat:
+                if path != "/":
+                    self.stat(path)  # FileNotFoundError for missing names
+                    raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
+                raise PermissionError(errno.EPERM, "flat filesystem: cannot remove the root", path)
+            self.run(device_code(("fs_ops",), f"_mfs_os.rmdir({path!r})"), path)
 
     def rmtree(self, path: str) -> None:
         """Delete a board directory and everything in it (the root of a flat filesystem:
         all its files)."""
         path = norm_path(path)
-        if self.caps().flat:
-            if path != "/":
-                self.listdir(path)
-            for name, _ in self._flat_entries():
-                self.remove(name)
-            return
-        self.run(device_code(("fs_ops",), call("_mfs_rmtree", path)), path)
+        with naming(path):
+            if self.caps().flat:
+                if path != "/":
+                    self.listdir(path)
+                for name, _ in self._flat_entries():
+                    self.remove(name)
+                return
+            self.run(device_code(("fs_ops",), call("_mfs_rmtree", path)), path)

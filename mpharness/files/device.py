@@ -3,7 +3,8 @@
 Theory of operation: a board-side ``OSError`` reaches the host as a
 :class:`~mpharness.errors.RemoteError`; :func:`os_error` turns it into the built-in subclass
 with the host's errno: by number (``[Errno 2] ENOENT``, bare ``2``), by name, or by the
-micro:bit's text (``file not found``).
+micro:bit's text (``file not found``). Every ``OSError`` ``board.fs`` raises carries the board
+path as ``filename``: :func:`naming` adds it where the error came without one.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import errno
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from mpharness.errors import RemoteError
 
@@ -60,6 +63,14 @@ def errno_of(message: str) -> int | None:
     return getattr(errno, name, None) if name else None
 
 
+class BoardOSError(OSError):
+    """A board ``OSError`` whose message names no errno (``OSError('card not ready')``):
+    ``errno`` is None, ``strerror`` the board's message, ``filename`` the board path."""
+
+    def __str__(self) -> str:
+        return f"{self.strerror}: {self.filename!r}"
+
+
 def os_error(err: RemoteError, path: str) -> Exception:
     """The host exception for a board error: an ``OSError`` subclass with errno and path for
     board ``OSError``s, ``err`` itself otherwise."""
@@ -67,5 +78,28 @@ def os_error(err: RemoteError, path: str) -> Exception:
         return err
     code = errno_of(err.message)
     if code is None:
-        return OSError(f"{err.message} (board {path!r})")
+        return BoardOSError(None, err.message, path)
     return OSError(code, os.strerror(code), path)
+
+
+def with_path(err: OSError, path: str) -> None:
+    """Make ``err`` name the board path ``path`` (it names none) and keep its text: an
+    ``OSError`` made from a message alone (a ``BoardTimeout``) gets it as ``strerror``, and a
+    ``TimeoutError`` the errno ``ETIMEDOUT``."""
+    if err.strerror is None:
+        err.strerror = str(err)
+        if err.errno is None and isinstance(err, TimeoutError):
+            err.errno = errno.ETIMEDOUT
+    err.filename = path
+
+
+@contextmanager
+def naming(path: str) -> Iterator[None]:
+    """Give an ``OSError`` that leaves the block without a file name (a ``BoardTimeout``,
+    which is a ``TimeoutError``, or one raised on the host) the board path ``path``."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is None:
+            with_path(err, path)
+        raise

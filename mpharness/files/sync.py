@@ -9,14 +9,18 @@ them into upload / delete / unchanged. It changes nothing, so a dry run is the p
 files of equal size are read back and compared. :func:`apply_sync` creates missing
 directories, uploads (each write is itself checked on the board), verifies every uploaded
 file against a second ``hash_tree`` (sizes and read-back where there are no hashes), and
-deletes extras only when the plan was made with ``delete=True``. :func:`sync_resources` does
-the same for a rig entry's ``resources`` with IoT Kernel's rules (:func:`plan_resources`:
-``$IOT_LIBS``, ``$IOT_SECRETS``, ``/lib`` by default); :func:`format_changes` words a plan as
-IoT Kernel's ``%rdiff`` does.
+deletes extras only when the plan was made with ``delete=True``. Temporary files of
+interrupted writes (``NAME.mph~``, :data:`~mpharness.files.transfers.TMP_SUFFIX`) are never
+user files: host ones are not uploaded, board ones below the target are not compared or
+listed as extras but planned as ``stale`` and removed by every :func:`apply_sync`.
+:func:`sync_resources` does the same for a rig entry's ``resources`` with IoT Kernel's rules
+(:func:`plan_resources`: ``$IOT_LIBS``, ``$IOT_SECRETS``, ``/lib`` by default);
+:func:`format_changes` words a plan as IoT Kernel's ``%rdiff`` does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fnmatch
 import hashlib
@@ -28,6 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from mpharness.files.board_fs import BoardFS, norm_path
+from mpharness.files.transfers import TMP_SUFFIX
 
 if TYPE_CHECKING:
     from mpharness.rigs.boardspec import BoardSpec, Resource
@@ -61,7 +66,9 @@ class SyncItem:
 class SyncPlan:
     """What a sync would do. Build it with :func:`plan_sync` or :func:`plan_resource_sync`.
 
-    ``replaced`` names the uploads that overwrite a different file already on the board.
+    ``replaced`` names the uploads that overwrite a different file already on the board;
+    ``stale`` the temporary files interrupted writes left below ``remote_dir`` (removed by
+    :func:`apply_sync` whether or not the plan deletes extras).
     """
 
     remote_dir: str
@@ -69,6 +76,7 @@ class SyncPlan:
     to_delete: tuple[SyncItem, ...]
     unchanged: tuple[SyncItem, ...]
     replaced: frozenset[str] = frozenset()
+    stale: tuple[str, ...] = ()
 
     @property
     def upload_bytes(self) -> int:
@@ -94,7 +102,10 @@ class SyncResult:
 
 
 def wanted(rel: str, include: Iterable[str] = (), exclude: Iterable[str] = DEFAULT_EXCLUDE) -> bool:
-    """Whether a relative path passes the globs (exclude: any part; include: the file name)."""
+    """Whether a relative path passes the globs (exclude: any part; include: the file name).
+    A write's temporary file (``*.mph~``) never does."""
+    if rel.endswith(TMP_SUFFIX):
+        return False
     parts = rel.split("/")
     if any(fnmatch.fnmatch(part, pattern) for part in parts for pattern in exclude):
         return False
@@ -148,6 +159,9 @@ def plan_files(
     """
     remote_dir = norm_path(remote_dir)
     tree = _board_tree(board, remote_dir)
+    stale = tuple(sorted(p for p in tree if p.endswith(TMP_SUFFIX)))
+    for path in stale:
+        del tree[path]
     upload: list[SyncItem] = []
     same: list[SyncItem] = []
     for local, remote in pairs:
@@ -171,7 +185,7 @@ def plan_files(
     ]
     replaced = frozenset(item.remote for item in upload if item.remote in tree)
     return SyncPlan(
-        remote_dir, tuple(upload), tuple(extra) if delete else (), tuple(same), replaced
+        remote_dir, tuple(upload), tuple(extra) if delete else (), tuple(same), replaced, stale
     )
 
 
@@ -199,7 +213,8 @@ def plan_sync(
 
 
 def apply_sync(board: Board, plan: SyncPlan, *, progress: Progress | None = None) -> SyncResult:
-    """Carry out a plan: make directories, upload, verify every upload, delete extras.
+    """Carry out a plan: remove stale temporary files, make directories, upload, verify every
+    upload, delete extras.
 
     Returns:
         The counts of what was done (every upload verified, or an error raised).
@@ -208,19 +223,15 @@ def apply_sync(board: Board, plan: SyncPlan, *, progress: Progress | None = None
         OSError: a board operation failed, or an uploaded file does not match its source.
     """
     fs = board.fs
-    flat = fs.caps().flat
-    made: set[str] = set()
-    for item in plan.to_upload:
-        folder = posixpath.dirname(item.remote)
-        if not flat and folder not in made and folder != "/":
-            fs.mkdir(folder, parents=True, exist_ok=True)
-            made.add(folder)
+    for path in plan.stale:  # first: they may hold space the uploads need
+        with contextlib.suppress(FileNotFoundError):
+            fs.remove(path)
     files = []
     for item in plan.to_upload:
         assert item.local is not None
         with open(item.local, "rb") as handle:
             files.append((item.remote, handle.read()))
-    fs.write_files(files, progress=progress)
+    fs.write_files(files, parents=True, progress=progress)
     verified = _verify(board, plan)
     for item in plan.to_delete:
         fs.remove(item.remote)
@@ -245,6 +256,7 @@ def format_plan(plan: SyncPlan) -> str:
     """The plan as text, one line per change (IoT Kernel's ``%rdiff``)."""
     lines = [f"upload  {item.remote} ({item.size} B)" for item in plan.to_upload]
     lines += [f"delete  {item.remote} ({item.size} B)" for item in plan.to_delete]
+    lines += [f"remove  {path} (temporary file of an interrupted write)" for path in plan.stale]
     lines.append(
         f"{len(plan.to_upload)} to upload ({plan.upload_bytes} B), "
         f"{len(plan.to_delete)} to delete, {len(plan.unchanged)} unchanged"
@@ -256,6 +268,7 @@ def format_done(plan: SyncPlan) -> str:
     """What a carried-out plan did, one line per change (past tense, unlike the plan)."""
     lines = [f"uploaded {item.remote} ({item.size} B)" for item in plan.to_upload]
     lines += [f"deleted  {item.remote}" for item in plan.to_delete]
+    lines += [f"removed  {path} (temporary file of an interrupted write)" for path in plan.stale]
     if plan.unchanged:
         lines.append(f"{len(plan.unchanged)} unchanged")
     return "".join(line + "\n" for line in lines)

@@ -42,10 +42,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from mpharness.deadline import Deadline
-from mpharness.errors import RemoteError
+from mpharness.errors import BoardTimeout, RemoteError
 from mpharness.files.binary import TransferCheckError, decode_read, exec_bytes
 from mpharness.files.caps import Caps, FileStat, Progress
-from mpharness.files.device import os_error
+from mpharness.files.device import os_error, with_path
 from mpharness.session.device_code import call, device_code, helper_source
 from mpharness.session.literals import bytes_literal
 
@@ -225,11 +225,20 @@ def _run_batch(fs: FileAccess, code: bytes, targets: list[tuple[str, str]]) -> N
     try:
         exec_bytes(fs.board, code, timeout=fs.timeout)
     except RemoteError as err:
-        printed = [line for line in err.stdout.split("\n") if line.strip().isdigit()]
-        failed = len(printed) - 1 if printed else 0
-        path, tmp = targets[failed]
+        path, tmp = targets[_failed_index(err.stdout)]
         fs.cleanup_write(tmp if tmp != path else None)
         raise os_error(err, path) from None
+    except BoardTimeout as err:
+        path, tmp = targets[_failed_index(err.partial_output)]
+        fs.cleanup_write(tmp if tmp != path else None)
+        with_path(err, path)
+        raise
+
+
+def _failed_index(stdout: str) -> int:
+    """Which file of a batch the board was writing: the last index it printed."""
+    printed = [line for line in stdout.split("\n") if line.strip().isdigit()]
+    return len(printed) - 1 if printed else 0
 
 
 def _run_bytes(
@@ -360,31 +369,35 @@ def encode_small(data: bytes) -> list[str]:
     return lines
 
 
-def write_small(fs: FileAccess, name: str, data: bytes, progress: Progress | None) -> None:
+def write_small(
+    fs: FileAccess, path: str, name: str, data: bytes, progress: Progress | None
+) -> None:
     """Write on a board without raw-paste: input() lines with echo flow control, then a
-    read-back (the micro:bit has no rename and no hashlib)."""
+    read-back (the micro:bit has no rename and no hashlib). ``name`` is what the board
+    opens (a flat filesystem's name), ``path`` the board path errors name."""
     board = fs.board
-    fs.run(helper_source("fsm_write") + call("_mfs_ws", name), name)
+    fs.run(helper_source("fsm_write") + call("_mfs_ws", name), path)
     try:
         for start in range(0, len(data), SMALL_BATCH):
             lines = encode_small(data[start : start + SMALL_BATCH])
             board.feed_lines(SMALL_LOADER, lines, timeout=fs.timeout)
             report_progress(progress, start + SMALL_BATCH, len(data))
-        fs.run("_mfs_we()", name)
+        fs.run("_mfs_we()", path)
     finally:
-        fs.run("del _mfs_ws,_mfs_w,_mfs_we\nimport gc\ngc.collect()", name)
-    fs.check_data(name, fs.read_bytes(name), len(data), None, expect=data)
+        fs.run("del _mfs_ws,_mfs_w,_mfs_we\nimport gc\ngc.collect()", path)
+    fs.check_data(path, fs.read_bytes(path), len(data), None, expect=data)
 
 
-def read_small(fs: FileAccess, name: str, progress: Progress | None) -> bytes:
-    """The contents of a file on a board without binascii (repr lines)."""
+def read_small(fs: FileAccess, path: str, name: str, progress: Progress | None) -> bytes:
+    """The contents of a file on a board without binascii (repr lines); ``name`` is what the
+    board opens, ``path`` the board path errors name."""
     code = helper_source("fsm_read") + f"try:\n {call('_mfs_rd', name, SMALL_READ_CHUNK)}\n"
     code += "finally:\n del _mfs_rd"
     counter = _ReadCounter(progress, 0.3)
-    out = fs.run(code, name, on_output=counter)
+    out = fs.run(code, path, on_output=counter)
     lines = out.split("\n")
     data = b"".join(ast.literal_eval(line) for line in lines[1:] if line)
-    return fs.check_data(name, data, int(lines[0]), progress)
+    return fs.check_data(path, data, int(lines[0]), progress)
 
 
 def write_webrepl(fs: FileAccess, path: str, data: bytes, progress: Progress | None) -> bool:
@@ -394,14 +407,27 @@ def write_webrepl(fs: FileAccess, path: str, data: bytes, progress: Progress | N
     if len(tmp.encode("utf-8")) > WEBREPL_NAME_MAX:
         return False
     parent = path.rsplit("/", 1)[0] or "/"
-    if not fs.stat(parent).is_dir:
-        raise NotADirectoryError(20, "Not a directory", parent)
+    try:
+        parent_is_dir = fs.stat(parent).is_dir
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            errno.ENOENT, f"{os.strerror(errno.ENOENT)} (no directory {parent})", path
+        ) from None
+    if not parent_is_dir:
+        raise NotADirectoryError(
+            errno.ENOTDIR, f"{os.strerror(errno.ENOTDIR)} ({parent} is a file)", path
+        )
     if fs.exists(path) and fs.stat(path).is_dir:
-        raise IsADirectoryError(21, "Is a directory", path)
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
     deadline = Deadline.after(fs.timeout + len(data) / 2048)
-    fs.board.transport.put_file(tmp, data, progress=progress, deadline=deadline)  # type: ignore[attr-defined]
     helpers = ("fs_ops", "fs_write") + (("fs_hash",) if caps.hashlib else ())
-    fs.run(device_code(helpers, "_mfs_f = None", _finish_call(path, tmp, data, caps.hashlib)), path)
+    finish = device_code(helpers, "_mfs_f = None", _finish_call(path, tmp, data, caps.hashlib))
+    try:
+        fs.board.transport.put_file(tmp, data, progress=progress, deadline=deadline)  # type: ignore[attr-defined]
+        fs.run(finish, path)
+    except BaseException:
+        fs.cleanup_write(tmp if tmp != path else None)
+        raise
     return True
 
 
