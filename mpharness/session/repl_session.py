@@ -64,6 +64,24 @@ def _budget(
     return timeout
 
 
+def _check_encodable(code: str, board: str) -> None:
+    """Refuse code that has no UTF-8 form (lone surrogates, e.g. from ``'\\udcff'`` written
+    unescaped), before anything is sent.
+
+    Raises:
+        ValueError: naming the character, its line and column.
+    """
+    try:
+        code.encode("utf-8")
+    except UnicodeEncodeError as err:
+        line = code.count("\n", 0, err.start) + 1
+        column = err.start - (code.rfind("\n", 0, err.start) + 1) + 1
+        raise ValueError(
+            f"code for board {board!r} cannot be sent: character {code[err.start]!r} at line "
+            f"{line}, column {column} has no UTF-8 form ({err.reason}); nothing was sent"
+        ) from None
+
+
 class ReplSession:
     """An open session with one MicroPython board's REPL (exec, eval, resets, recovery).
 
@@ -229,6 +247,8 @@ class ReplSession:
         says how many it left out (the callbacks see every byte); None keeps everything
         (for output whose size the caller knows, such as a file being read).
         """
+        if isinstance(code, str):
+            _check_encodable(code, self.name)
         deadline = Deadline.after(_budget(timeout, self.timeouts.exec))
         link = self.link
         link.ensure_ready(deadline)
