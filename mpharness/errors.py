@@ -118,6 +118,8 @@ class RemoteError(MPHarnessError):
         exit_code: for ``SystemExit``, the code it exited with (0 for ``sys.exit()``); None
             when unknown (the raw REPL does not report it unless asked: ``Board.exec(...,
             exit_code=True)``) and for other exceptions.
+        note: what the engine adds to the board's report (e.g. which part of the code had
+            already run when a later piece did not compile); part of ``str(error)``.
     """
 
     def __init__(
@@ -128,13 +130,15 @@ class RemoteError(MPHarnessError):
         stdout: str = "",
         *,
         exit_code: int | None = None,
+        note: str = "",
     ) -> None:
         self.exc_type = exc_type
         self.message = message
         self.traceback = traceback
         self.stdout = stdout
         self.exit_code = exit_code
-        super().__init__(f"{exc_type}: {message}" if message else exc_type)
+        self.note = note
+        super().__init__((f"{exc_type}: {message}" if message else exc_type) + note)
 
 
 class BoardBusy(ConnectError):

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from mpharness.deadline import Deadline
 from mpharness.errors import BoardBroken
-from mpharness.protocol import new_nonce
+from mpharness.protocol import new_nonce, parse_exception
 from mpharness.protocol.machine import OUTPUT_KEEP
 from mpharness.session import checked_exec, recovery
 from mpharness.session.chunking import split_for_small_boards
@@ -87,6 +87,15 @@ def _check_encodable(code: str, board: str) -> None:
             f"code for board {board!r} cannot be sent: character {code[err.start]!r} at line "
             f"{line}, column {column} has no UTF-8 form ({err.reason}); nothing was sent"
         ) from None
+
+
+def _ran_before(pieces: list[str], index: int) -> str:
+    """What of the code ran before ``pieces[index]``: "lines 1-N" (pieces carry their line
+    numbers as leading blank lines; a piece without them is not counted)."""
+    last = pieces[index - 1]
+    if index > 1 and not last.startswith("\n"):
+        return "earlier top-level statements"
+    return f"lines 1-{last.count(chr(10)) + (0 if last.endswith(chr(10)) else 1)}"
 
 
 class ReplSession:
@@ -291,7 +300,10 @@ class ReplSession:
         pieces = split_for_small_boards(code) if small else [code]
         stdout = b""
         result = ExecResult(b"", b"", True, False)
-        for piece in pieces:
+        ran = ""  # what of the code already ran in earlier pieces (boards without raw-paste)
+        for index, piece in enumerate(pieces):
+            if index:
+                ran = _ran_before(pieces, index)
             if small:
                 run = checked_exec.run_small_checked if check else exec_small
                 result = run(link, piece, deadline, sink)  # type: ignore[arg-type]
@@ -309,8 +321,10 @@ class ReplSession:
             # The wrapper's report is written in the same print as the exit: the sink has it.
             stdout, code_of_exit = take_exit_code(stdout, exit_nonce)
             error = as_sent_whole(error) if error else error
+        if not (error and ran and parse_exception(error).exc_type == "SyntaxError"):
+            ran = ""  # only a piece that did not compile makes the earlier pieces' run news
         return ExecResult(
-            stdout, error, result.completed, result.exited, result.rebooted, code_of_exit
+            stdout, error, result.completed, result.exited, result.rebooted, code_of_exit, ran
         )
 
     def feed_lines(self, loader: str, lines: list[str], *, timeout: float | None = -1.0) -> None:

@@ -41,6 +41,9 @@ class ExecResult:
     rebooted: bool = False  #: ...and the board soft-rebooted (modern firmware does)
     #: the SystemExit's code (0 for ``sys.exit()``), None when not asked for or unknown
     exit_code: int | None = None
+    #: boards without raw-paste run long code in pieces cut at top-level statements: when a
+    #: later piece failed to compile, what of the code had already run (e.g. "lines 1-12")
+    ran_before: str = ""
 
 
 def exit_code_wrapper(code: str | bytes, nonce: bytes) -> bytes:
@@ -72,7 +75,13 @@ def raise_for_error(result: ExecResult) -> None:
     if result.error:
         exc = parse_exception(result.error)
         stdout = decode_output(result.stdout)
-        raise RemoteError(exc.exc_type, exc.message, exc.traceback, stdout)
+        note = ""
+        if result.ran_before:
+            note = (
+                f" ({result.ran_before} had already run: this board runs long code in pieces "
+                "cut at top-level statements, and a later piece did not compile)"
+            )
+        raise RemoteError(exc.exc_type, exc.message, exc.traceback, stdout, note=note)
     if result.exited:
         after = "; the board soft-rebooted" if result.rebooted else ""
         stdout = decode_output(result.stdout)

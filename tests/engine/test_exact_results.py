@@ -110,3 +110,24 @@ def test_exit_report_is_held_back_from_streams_however_it_is_split() -> None:
         assert "".join(got) == "a\x1eb\x1e1234x\nmsg\n"
     assert take_exit_code(data, b"123456789") == (b"a\x1eb\x1e1234x\nmsg\n", 3)
     assert take_exit_code(data, b"987654321") == (data, None)  # another call's report
+
+
+def test_later_piece_that_does_not_compile_says_what_already_ran(
+    microbit_board: mpharness.Board,
+) -> None:
+    """The micro:bit runs long code in pieces; a SyntaxError in a later piece (an f-string:
+    1.9.2 has none) comes after the earlier pieces ran, and the error says so."""
+    code = "print('ran early')\n" + "x = 1" + " " * 480 + "# long\n" + "y = f'{x}'\nprint(y)\n"
+    with pytest.raises(mpharness.RemoteError) as info:
+        microbit_board.exec(code)
+    err = info.value
+    assert (err.exc_type, err.stdout) == ("SyntaxError", "ran early\n")
+    assert "lines 1-2 had already run" in str(err)
+    assert err.note and "pieces" in err.note
+
+
+def test_syntax_error_in_the_first_piece_has_no_note(vboard: mpharness.Board) -> None:
+    with pytest.raises(mpharness.RemoteError) as info:
+        vboard.exec("y = (\nprint('never')\n" + "x = 1" + " " * 480 + "# long\n")
+    assert info.value.exc_type == "SyntaxError"
+    assert (info.value.note, info.value.stdout) == ("", "")
