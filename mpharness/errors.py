@@ -115,14 +115,30 @@ class RemoteError(MPHarnessError):
         message: the exception's message as the device printed it.
         traceback: the device traceback text, as printed.
         stdout: what the code printed before it raised.
+        exit_code: for ``SystemExit``, the code it exited with (0 for ``sys.exit()``); None
+            when unknown (the raw REPL does not report it unless asked: ``Board.exec(...,
+            exit_code=True)``) and for other exceptions.
+        note: what the engine adds to the board's report (e.g. which part of the code had
+            already run when a later piece did not compile); part of ``str(error)``.
     """
 
-    def __init__(self, exc_type: str, message: str, traceback: str, stdout: str = "") -> None:
+    def __init__(
+        self,
+        exc_type: str,
+        message: str,
+        traceback: str,
+        stdout: str = "",
+        *,
+        exit_code: int | None = None,
+        note: str = "",
+    ) -> None:
         self.exc_type = exc_type
         self.message = message
         self.traceback = traceback
         self.stdout = stdout
-        super().__init__(f"{exc_type}: {message}" if message else exc_type)
+        self.exit_code = exit_code
+        self.note = note
+        super().__init__((f"{exc_type}: {message}" if message else exc_type) + note)
 
 
 class BoardBusy(ConnectError):

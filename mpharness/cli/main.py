@@ -234,12 +234,19 @@ def _stream(text: str) -> None:
 
 
 def _run_code(args: argparse.Namespace, code: str, path: str | None = None) -> int:
-    """Run ``code``; a board traceback names ``path`` (the file it came from), if given."""
+    """Run ``code``; a board traceback names ``path`` (the file it came from), if given.
+
+    A ``SystemExit`` ends the command with the program's exit code, as a local Python would
+    (``sys.exit(0)``/``sys.exit()``: success); where the board cannot report the code (boards
+    without raw-paste) it is a failure that says the code is unknown.
+    """
     with _open(args, soft_reset=not args.no_reset) as board:
         try:
-            board.exec(code, timeout=args.timeout, on_output=_stream)
+            board.exec(code, timeout=args.timeout, on_output=_stream, exit_code=True)
         except RemoteError as err:
             sys.stdout.flush()
+            if err.exc_type == "SystemExit" and err.exit_code is not None:
+                return err.exit_code
             text = err.traceback or f"{err.exc_type}: {err.message}\n"
             if path is not None and err.traceback:
                 text = map_stdin_frames(text, path, code.splitlines())

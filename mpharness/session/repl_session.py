@@ -25,14 +25,21 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from mpharness.deadline import Deadline
 from mpharness.errors import BoardBroken
+from mpharness.protocol import new_nonce, parse_exception
 from mpharness.protocol.machine import OUTPUT_KEEP
 from mpharness.session import checked_exec, recovery
 from mpharness.session.chunking import split_for_small_boards
 from mpharness.session.frame_exec import run_code, run_frame, run_quiet
 from mpharness.session.link import Link, Timeouts
 from mpharness.session.output import BytesCallback, OutputCallback, TextSink, decode_output
-from mpharness.session.results import ExecResult, raise_for_error
-from mpharness.session.small_upload import exec_small, feed_lines
+from mpharness.session.results import (
+    ExecResult,
+    ExitReportFilter,
+    exit_code_wrapper,
+    raise_for_error,
+    take_exit_code,
+)
+from mpharness.session.small_upload import as_sent_whole, exec_small, feed_lines
 from mpharness.session.values import read_value, value_statement
 
 if TYPE_CHECKING:
@@ -62,6 +69,33 @@ def _budget(
     if timeout is not None and not timeout >= 0:  # also NaN
         raise ValueError(f"timeout must be None or a number of seconds >= 0, got {timeout!r}")
     return timeout
+
+
+def _check_encodable(code: str, board: str) -> None:
+    """Refuse code that has no UTF-8 form (lone surrogates, e.g. from ``'\\udcff'`` written
+    unescaped), before anything is sent.
+
+    Raises:
+        ValueError: naming the character, its line and column.
+    """
+    try:
+        code.encode("utf-8")
+    except UnicodeEncodeError as err:
+        line = code.count("\n", 0, err.start) + 1
+        column = err.start - (code.rfind("\n", 0, err.start) + 1) + 1
+        raise ValueError(
+            f"code for board {board!r} cannot be sent: character {code[err.start]!r} at line "
+            f"{line}, column {column} has no UTF-8 form ({err.reason}); nothing was sent"
+        ) from None
+
+
+def _ran_before(pieces: list[str], index: int) -> str:
+    """What of the code ran before ``pieces[index]``: "lines 1-N" (pieces carry their line
+    numbers as leading blank lines; a piece without them is not counted)."""
+    last = pieces[index - 1]
+    if index > 1 and not last.startswith("\n"):
+        return "earlier top-level statements"
+    return f"lines 1-{last.count(chr(10)) + (0 if last.endswith(chr(10)) else 1)}"
 
 
 class ReplSession:
@@ -178,7 +212,12 @@ class ReplSession:
 
     # ----------------------------------------------------------------- public API
     def exec(
-        self, code: str, *, timeout: float | None = -1.0, on_output: OutputCallback | None = None
+        self,
+        code: str,
+        *,
+        timeout: float | None = -1.0,
+        on_output: OutputCallback | None = None,
+        exit_code: bool = False,
     ) -> str:
         """Run ``code`` on the board and return what it printed.
 
@@ -186,13 +225,16 @@ class ReplSession:
             code: MicroPython source.
             timeout: seconds for the whole call (None: no limit; default: ``timeouts.exec``).
             on_output: called with stdout text as it streams in.
+            exit_code: learn a SystemExit's code (``RemoteError.exit_code``); see
+                :meth:`exec_raw`.
 
         Raises:
             RemoteError: the code raised on the board (also SystemExit, after the reboot).
+            ValueError: ``code`` has no UTF-8 form (a lone surrogate); nothing was sent.
             BoardTimeout: the deadline passed; the board was interrupted and is usable again.
             BoardBroken: the board could not be recovered after a timeout.
         """
-        result = self.exec_raw(code, timeout=timeout, on_output=on_output)
+        result = self.exec_raw(code, timeout=timeout, on_output=on_output, exit_code=exit_code)
         raise_for_error(result)
         return decode_output(result.stdout)
 
@@ -217,6 +259,7 @@ class ReplSession:
         on_bytes: BytesCallback | None = None,
         checked: bool | None = None,
         keep_output: int | None = OUTPUT_KEEP,
+        exit_code: bool = False,
     ) -> ExecResult:
         """Run ``code`` and return the raw framed result without raising for board errors.
 
@@ -228,7 +271,17 @@ class ReplSession:
         ``keep_output``: of a longer stdout, the result keeps this many bytes at each end and
         says how many it left out (the callbacks see every byte); None keeps everything
         (for output whose size the caller knows, such as a file being read).
+        ``exit_code``: learn a SystemExit's code (``ExecResult.exit_code``; the raw REPL does
+        not report it): on boards with raw-paste the code then runs inside ``exec`` under a
+        ``try`` (one stack frame and a copy of the source more; tracebacks read as if the code
+        were sent whole). Boards without raw-paste leave it None (unknown): their 63-byte
+        input has no room for the wrapper.
+
+        Raises:
+            ValueError: ``code`` has no UTF-8 form (a lone surrogate); nothing was sent.
         """
+        if isinstance(code, str):
+            _check_encodable(code, self.name)
         deadline = Deadline.after(_budget(timeout, self.timeouts.exec))
         link = self.link
         link.ensure_ready(deadline)
@@ -240,10 +293,17 @@ class ReplSession:
         check = self.integrity == "checked" if checked is None else checked
         if small and isinstance(code, bytes):
             code = code.decode("utf-8")
+        exit_nonce = new_nonce() if exit_code and not small else None
+        if exit_nonce is not None:
+            code = exit_code_wrapper(code, exit_nonce)
+            sink = ExitReportFilter(sink, exit_nonce)  # type: ignore[assignment]
         pieces = split_for_small_boards(code) if small else [code]
         stdout = b""
         result = ExecResult(b"", b"", True, False)
-        for piece in pieces:
+        ran = ""  # what of the code already ran in earlier pieces (boards without raw-paste)
+        for index, piece in enumerate(pieces):
+            if index:
+                ran = _ran_before(pieces, index)
             if small:
                 run = checked_exec.run_small_checked if check else exec_small
                 result = run(link, piece, deadline, sink)  # type: ignore[arg-type]
@@ -256,7 +316,16 @@ class ReplSession:
             if result.error or result.exited or not result.completed:
                 break
         sink.flush()
-        return ExecResult(stdout, result.error, result.completed, result.exited, result.rebooted)
+        error, code_of_exit = result.error, None
+        if exit_nonce is not None:
+            # The wrapper's report is written in the same print as the exit: the sink has it.
+            stdout, code_of_exit = take_exit_code(stdout, exit_nonce)
+            error = as_sent_whole(error) if error else error
+        if not (error and ran and parse_exception(error).exc_type == "SyntaxError"):
+            ran = ""  # only a piece that did not compile makes the earlier pieces' run news
+        return ExecResult(
+            stdout, error, result.completed, result.exited, result.rebooted, code_of_exit, ran
+        )
 
     def feed_lines(self, loader: str, lines: list[str], *, timeout: float | None = -1.0) -> None:
         """Run ``loader`` (at most 63 bytes: a loop reading ``input()`` lines until ``~~``)

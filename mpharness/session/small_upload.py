@@ -14,6 +14,14 @@ flow control. So code too long for one small write is uploaded into a board-side
   as literals would slowly eat a 10 KB heap. Only lines of printable ASCII qualify.
 * **literal appends** (fallback for other characters): ``_mph.append('...')`` execs of at
   most 63 bytes each.
+
+The program must see exactly the globals it would see if it had been sent whole, so the
+loader leaves nothing behind: the loop keeps its lines in ``_mph`` alone (no loop variable,
+``gc`` reached by ``__import__``), and the run takes ``_mph`` out of the globals as it starts
+(``exec(globals().pop('_mph'))``). ``_mph`` is the engine's reserved name. The traceback of
+the run is rewritten to read as if the code had been sent whole: the loader's own frame goes,
+and the program's frames (``<string>``, from the exec) become ``<stdin>``; frames of code the
+program itself runs with ``exec`` keep their ``<string>``.
 """
 
 from __future__ import annotations
@@ -27,7 +35,12 @@ from mpharness.session.link import Link
 from mpharness.session.output import TextSink
 from mpharness.session.results import ExecResult
 
-LOADER = "_mph=[]\nl=input()\nwhile l!='~~':_mph.append(l);l=input()"
+#: reads lines into ``_mph`` until the end line (kept as the list's last item)
+LOADER = "_mph=[input()]\nwhile _mph[-1]!='~~':_mph.append(input())"
+#: frees the loader's garbage without binding ``gc`` in the program's globals
+COLLECT = "__import__('gc').collect()"
+#: runs the uploaded code; ``_mph`` leaves the globals before the code starts
+RUN_UPLOADED = "exec(globals().pop('_mph'))"
 END_LINE = "~~"
 #: bytes sent before waiting for their echo (the ring buffer holds 63)
 ECHO_PIECE = 48
@@ -54,12 +67,14 @@ def upload_source(link: Link, text: str, deadline: Deadline, verify: bool = Fals
     lines = body.split("\n")
     if echo_uploadable(text):
         feed_lines(link, lines, deadline, verify=verify)
-        run_quiet(link, f"_mph='\\n'*{pad}+'\\n'.join(_mph)\ngc.collect()", deadline)
+        run_quiet(link, f"_mph.pop()\n_mph='\\n'*{pad}+'\\n'.join(_mph)", deadline)
+        run_quiet(link, COLLECT, deadline)
         return
     limit = link.small_input - len("_mph.append()") - 1
     for literal in source_literals(body, limit):
         run_quiet(link, f"_mph.append({literal})", deadline)
-    run_quiet(link, f"_mph='\\n'*{pad}+''.join(_mph)\ngc.collect()", deadline)
+    run_quiet(link, f"_mph='\\n'*{pad}+''.join(_mph)", deadline)
+    run_quiet(link, COLLECT, deadline)
 
 
 def _feed(
@@ -130,16 +145,44 @@ def exec_small(link: Link, code: str, deadline: Deadline, sink: TextSink) -> Exe
 
 def upload_code(link: Link, code: str, deadline: Deadline, verify: bool = False) -> None:
     """Leave ``code`` in the board-side str ``_mph`` (see :func:`upload_source`)."""
-    run_quiet(link, "_mph=None\nimport gc\ngc.collect()\n_mph=[]", deadline)
+    run_quiet(link, f"_mph=None\n{COLLECT}\n_mph=[]", deadline)
     upload_source(link, code, deadline, verify=verify)
 
 
 def run_uploaded(link: Link, deadline: Deadline, sink: TextSink) -> ExecResult:
-    """Run the code uploaded into ``_mph``, reported as ``<stdin>`` as if sent whole."""
-    result = run_code(link, "exec(_mph)", deadline, sink)
+    """Run the code uploaded into ``_mph`` (taking it out of the globals first), reported as
+    ``<stdin>`` as if sent whole."""
+    result = run_code(link, RUN_UPLOADED, deadline, sink)
     if not result.error:
         return result
-    # Drop the loader's own frame; the code's frames are its own.
-    error = result.error.replace(b'  File "<stdin>", line 1, in <module>\r\n', b"", 1)
-    error = error.replace(b'File "<string>"', b'File "<stdin>"')
+    error = as_sent_whole(result.error)
     return ExecResult(result.stdout, error, result.completed, result.exited, result.rebooted)
+
+
+_LOADER_FRAME = b'  File "<stdin>", line 1, in <module>'
+_FRAME_HEAD = b'  File "'
+_STRING_FILE = b'  File "<string>"'
+_STDIN_FILE = b'  File "<stdin>"'
+
+
+def as_sent_whole(error: bytes) -> bytes:
+    """The traceback of an uploaded run as if the code had been sent whole: the loader's frame
+    (the first) is dropped; the program's top-level frame and the frames of functions it calls
+    become ``<stdin>``, up to the next top-level (``in <module>``) frame: code the program ran
+    with ``exec`` itself, which keeps its ``<string>`` (and so do the frames after it)."""
+    out: list[bytes] = []
+    first, program, nested = True, False, False
+    for line in error.split(b"\n"):
+        if line.startswith(_FRAME_HEAD) and not nested:
+            frame = line.rstrip(b"\r")
+            if first:
+                first = False
+                if frame == _LOADER_FRAME:
+                    continue
+            if program and frame.endswith(b", in <module>"):
+                nested = True
+            elif line.startswith(_STRING_FILE):
+                line = _STDIN_FILE + line[len(_STRING_FILE) :]
+                program = True
+        out.append(line)
+    return b"\n".join(out)
