@@ -7,9 +7,10 @@ protocol machine releases, read under a deadline, hand back events), the exec st
 (:class:`mpharness.Board` is a ``ReplSession`` with a filesystem, one layer up).
 
 Inside, from the bottom: ``output``, ``results``, ``chunking``, ``literals``, ``device_code``,
-``integrity``, ``values`` (pure helpers) <- ``link`` (the I/O loop) <- ``recovery`` <-
-``frame_exec`` <- ``small_upload`` <- ``checked_exec`` <- ``repl_session``. Strategies and
-recovery take the :class:`~mpharness.session.link.Link`, never the session object.
+``tracebacks``, ``integrity``, ``values`` (pure helpers) <- ``link`` (the I/O loop) <-
+``recovery`` <- ``frame_exec`` <- ``small_upload`` <- ``checked_exec`` <- ``repl_session``.
+Strategies and recovery take the :class:`~mpharness.session.link.Link`, never the session
+object.
 
 May import: ``errors``, ``deadline``, ``protocol/``, ``transports.base``; nothing above.
 """

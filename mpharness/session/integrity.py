@@ -34,6 +34,7 @@ import re
 
 from mpharness.session.device_code import helper_source
 from mpharness.session.literals import bytes_literal
+from mpharness.session.tracebacks import as_sent_whole
 
 #: the checksum's modulus (a prime below 2**31)
 MODULUS = 2147483629
@@ -152,5 +153,4 @@ def clean_traceback(error: bytes) -> bytes:
     if not _HELPER_FRAME.search(error):
         return error
     error = _ENVELOPE_FRAME.sub(b"", error, count=1)
-    error = _HELPER_FRAME.sub(b"", error)
-    return _STRING_FRAME.sub(rb'\1"<stdin>"\2', error)
+    return as_sent_whole(_HELPER_FRAME.sub(b"", error))

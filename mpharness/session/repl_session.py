@@ -39,7 +39,8 @@ from mpharness.session.results import (
     raise_for_error,
     take_exit_code,
 )
-from mpharness.session.small_upload import as_sent_whole, exec_small, feed_lines
+from mpharness.session.small_upload import exec_small, feed_lines
+from mpharness.session.tracebacks import as_sent_whole
 from mpharness.session.values import read_value, value_statement
 
 if TYPE_CHECKING:

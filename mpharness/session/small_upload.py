@@ -34,6 +34,7 @@ from mpharness.session.frame_exec import run_code, run_frame, run_quiet
 from mpharness.session.link import Link
 from mpharness.session.output import TextSink
 from mpharness.session.results import ExecResult
+from mpharness.session.tracebacks import as_sent_whole
 
 #: reads lines into ``_mph`` until the end line (kept as the list's last item)
 LOADER = "_mph=[input()]\nwhile _mph[-1]!='~~':_mph.append(input())"
@@ -157,32 +158,3 @@ def run_uploaded(link: Link, deadline: Deadline, sink: TextSink) -> ExecResult:
         return result
     error = as_sent_whole(result.error)
     return ExecResult(result.stdout, error, result.completed, result.exited, result.rebooted)
-
-
-_LOADER_FRAME = b'  File "<stdin>", line 1, in <module>'
-_FRAME_HEAD = b'  File "'
-_STRING_FILE = b'  File "<string>"'
-_STDIN_FILE = b'  File "<stdin>"'
-
-
-def as_sent_whole(error: bytes) -> bytes:
-    """The traceback of an uploaded run as if the code had been sent whole: the loader's frame
-    (the first) is dropped; the program's top-level frame and the frames of functions it calls
-    become ``<stdin>``, up to the next top-level (``in <module>``) frame: code the program ran
-    with ``exec`` itself, which keeps its ``<string>`` (and so do the frames after it)."""
-    out: list[bytes] = []
-    first, program, nested = True, False, False
-    for line in error.split(b"\n"):
-        if line.startswith(_FRAME_HEAD) and not nested:
-            frame = line.rstrip(b"\r")
-            if first:
-                first = False
-                if frame == _LOADER_FRAME:
-                    continue
-            if program and frame.endswith(b", in <module>"):
-                nested = True
-            elif line.startswith(_STRING_FILE):
-                line = _STDIN_FILE + line[len(_STRING_FILE) :]
-                program = True
-        out.append(line)
-    return b"\n".join(out)
