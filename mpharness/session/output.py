@@ -43,8 +43,13 @@ class BoundedOutput:
         return bytes((self._head + self._tail)[-size:])
 
     def endswith(self, suffix: bytes) -> bool:
-        """Whether the output so far ends with ``suffix``."""
-        return (self._head + self._tail[-len(suffix) :]).endswith(suffix)
+        """Whether the output so far ends with ``suffix`` (looks at its last bytes only: it
+        runs for every piece of output)."""
+        size = len(suffix)
+        last = bytes(self._tail[-size:])
+        if len(last) < size:
+            last = bytes(self._head[len(last) - size :]) + last
+        return last.endswith(suffix)
 
     def text(self) -> str:
         """:meth:`getvalue` decoded as :func:`decode_output` does."""

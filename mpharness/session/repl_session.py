@@ -65,7 +65,7 @@ def _budget(
     Raises:
         ValueError: a negative timeout (other than the sentinel) or NaN.
     """
-    if timeout is sentinel or timeout == sentinel:
+    if timeout == sentinel:
         return default
     if timeout is not None and not timeout >= 0:  # also NaN
         raise ValueError(f"timeout must be None or a number of seconds >= 0, got {timeout!r}")
