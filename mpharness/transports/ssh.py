@@ -178,6 +178,7 @@ class SshTransport(Transport):
         self._timeout = 10.0 if timeout is None else timeout
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: collections.deque[bytes] = collections.deque(maxlen=64)
+        self._stderr_reader: threading.Thread | None = None
         self._write_lock = threading.Lock()
         if command is None:
             if target is None:
@@ -209,7 +210,8 @@ class SshTransport(Transport):
             raise ConnectError(f"cannot run ssh for {self.url}: {exc.strerror}") from exc
         self._proc = proc
         self._stderr.clear()
-        threading.Thread(target=self._drain_stderr, args=(proc,), daemon=True).start()
+        self._stderr_reader = threading.Thread(target=self._drain_stderr, args=(proc,), daemon=True)
+        self._stderr_reader.start()
         try:
             self.write(payload)
             self._await_banner(deadline)
@@ -232,9 +234,19 @@ class SshTransport(Transport):
             log.debug("%s stderr: %s", self.url, line.decode("utf-8", "replace").rstrip())
 
     def _why(self) -> str:
+        """Why the session ended: ssh's exit status and the last of its stderr. Called once the
+        pipe broke or hit EOF, so waiting a moment for ssh to exit costs a live session nothing."""
         proc = self._proc
+        code = None
+        if proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                code = proc.wait(CLOSE_WAIT)
+        reader = self._stderr_reader
+        if code is not None and reader is not None:
+            # ssh has exited: its last words (e.g. "Permission denied") may still be in the
+            # pipe, on their way to the reader thread; the pipe ends soon, so wait briefly
+            reader.join(CLOSE_WAIT)
         text = b"".join(self._stderr).decode("utf-8", "replace").strip()[-STDERR_KEEP:]
-        code = proc.poll() if proc is not None else None
         status = f"exit status {code}" if code is not None else "session ended"
         return f"{status}: {text}" if text else status
 
