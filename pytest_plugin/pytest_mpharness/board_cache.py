@@ -23,7 +23,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from pytest_mpharness.shipping import MARKER_PREFIX, BoardModule, digest
+from pytest_mpharness.board_runtime import BoardModule, digest
+from pytest_mpharness.shipping import MARKER_PREFIX
 
 if TYPE_CHECKING:
     from mpharness import Board

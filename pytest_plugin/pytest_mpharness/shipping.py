@@ -9,7 +9,7 @@ test (``mpharness/_device/pytest_call.py``). The image is the test file, line fo
 these changes (each keeps every other line where it was, so board tracebacks need no map):
 
 * ``import pytest`` / ``from pytest import ...`` import the board's pytest
-  (``pytest_core.py``, sent as ``_mphpt<hash>.py``; see :func:`runtime_modules`); imports of
+  (``pytest_core.py``, sent as ``_mphpt<hash>.py``; see ``board_runtime.py``); imports of
   ``_pytest``, ``mpharness``, ``pytest_mpharness`` and ``__future__`` are left out (``pass``
   where a block needs one).
 * What only the host uses is left out: fixtures, ``pytestmark``/``pytest_plugins``, tests that
@@ -21,7 +21,7 @@ these changes (each keeps every other line where it was, so board tracebacks nee
   ``if``, ``try``) runs on the board, in source order, with the definitions it reads.
 * Docstrings and comments are left out (less to send, compile and keep in a small heap).
 * Every ``assert`` inside a function is rewritten, on its own line, to carry the compared
-  values' reprs in its message when it fails (:meth:`ModuleSource._rewrite_assert`).
+  values' reprs in its message when it fails (``assert_rewrite.py``).
 * Decorators of on-board tests that are not pytest's are kept and run on the board; one that
   names something the board cannot have is a :class:`ShippingError`, never dropped.
 
@@ -35,14 +35,21 @@ shipping is paid once, not per test.
 from __future__ import annotations
 
 import ast
-import hashlib
-import importlib.resources
-import io
 import re
 import tokenize
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
+
+from pytest_mpharness.assert_rewrite import asserts_in_functions, rewrite_assert
+from pytest_mpharness.board_runtime import (
+    ON_DEMAND,
+    BoardModule,
+    core_name,
+    device_helper,
+    digest,
+    runtime_modules,
+)
+from pytest_mpharness.source_edits import Edit, SourceText
 
 #: Module names whose imports never go to the board (``pytest`` is replaced by the stand-in).
 HOST_ONLY_MODULES = frozenset({"_pytest", "pytest_mpharness", "mpharness", "__future__"})
@@ -52,113 +59,12 @@ HOST_ONLY_NAMES = frozenset({"pytestmark", "pytest_plugins"})
 MARKER_PREFIX = "_mphk"
 #: Files that are never shipped as helper modules.
 NEVER_SHIPPED = frozenset({"conftest"})
-_COMPARE_OPS: dict[type[ast.cmpop], str] = {
-    ast.Eq: "==",
-    ast.NotEq: "!=",
-    ast.Lt: "<",
-    ast.LtE: "<=",
-    ast.Gt: ">",
-    ast.GtE: ">=",
-    ast.In: "in",
-    ast.NotIn: "not in",
-    ast.Is: "is",
-    ast.IsNot: "is not",
-}
 _SIMPLE_LITERALS = frozenset({int, bool, str, bytes, type(None)})
-_FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-_Edit = tuple[int, int, int, int, bytes]
 
 
 class ShippingError(Exception):
     """The test cannot be sent to the board (the message says why)."""
-
-
-def digest(text: str | bytes, size: int = 8) -> str:
-    """A short hex content hash for board file names."""
-    data = text.encode("utf-8") if isinstance(text, str) else text
-    return hashlib.sha256(data).hexdigest()[:size]
-
-
-@lru_cache(maxsize=8)
-def device_helper(name: str) -> str:
-    """A device-side file from ``mpharness/_device``, compacted for small boards.
-
-    Comment and blank lines are dropped and indentation shrunk (the files use 4 spaces).
-    """
-    text = importlib.resources.files("mpharness").joinpath("_device", name).read_text("utf-8")
-    kept = []
-    for line in text.splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            body = line.lstrip(" ")
-            kept.append(" " * ((len(line) - len(body)) // 4) + body)  # 4-space indents -> 1
-    return "\n".join(kept) + "\n"
-
-
-@dataclass(frozen=True)
-class BoardModule:
-    """A module file the board imports.
-
-    Attributes:
-        name: module name on the board (the file is ``name + ".py"``).
-        text: the file's content.
-        source: the host file whose lines it keeps (None for mpharness' own modules).
-        plain_asserts: line -> expression source of each rewritten non-comparison assert.
-    """
-
-    name: str
-    text: str
-    source: str | None = None
-    plain_asserts: dict[int, str] = field(default_factory=dict, compare=False)
-    #: name prefix shared by the other versions of this module (removed when it is written)
-    family: str = ""
-
-    @property
-    def filename(self) -> str:
-        return self.name + ".py"
-
-
-#: (device file, board name prefix) of mpharness' board modules, in the order they are
-#: written (a module's imports first).
-RUNTIME_FILES = (
-    ("pytest_core.py", "_mphpt"),
-    ("pytest_outcomes.py", "_mphsk"),
-    ("pytest_approx.py", "_mphap"),
-    ("pytest_raises.py", "_mphrs"),
-)
-
-
-@lru_cache(maxsize=1)
-def runtime_modules() -> tuple[BoardModule, ...]:
-    """mpharness' board modules: the board's pytest (``_mphpt``: outcome exceptions, skip,
-    fail, xfail, importorskip, the test program's steps), which every test program imports
-    and a test module's ``import pytest`` becomes, then ``approx`` and ``raises``, imported
-    only when the test's code names them. Each name ends in its content hash; a placeholder
-    such as ``_MPHPT`` in a file is replaced by the board name of a module before it."""
-    modules: list[BoardModule] = []
-    names: dict[str, str] = {}
-    for filename, prefix in RUNTIME_FILES:
-        text = device_helper(filename)
-        for placeholder, name in names.items():
-            text = text.replace(placeholder, name)
-        module = BoardModule(prefix + digest(text), text, family=prefix)
-        names[prefix.upper()] = module.name
-        modules.append(module)
-    return tuple(modules)
-
-
-def core_name() -> str:
-    """The board module name of the board's pytest."""
-    return runtime_modules()[0].name
-
-
-#: runtime modules imported on demand: prefix -> the words of the test's code that need it
-#: (each module sets its functions on the board's pytest when imported)
-ON_DEMAND = {
-    "_mphsk": frozenset({"skip", "fail", "xfail", "importorskip"}),
-    "_mphap": frozenset({"approx"}),
-    "_mphrs": frozenset({"raises"}),
-}
 
 
 # ------------------------------------------------------------------------- analysis helpers
@@ -230,35 +136,6 @@ def _is_pure_binding(stmt: ast.stmt) -> bool:
     return False
 
 
-def _asserts_in_functions(tree: ast.AST) -> list[ast.Assert]:
-    """Asserts inside function bodies (module- and class-level ones keep Python's plain
-    assert: they run at import, before any test)."""
-    found: list[ast.Assert] = []
-    stack: list[tuple[ast.AST, bool]] = [(tree, False)]
-    while stack:
-        node, inside = stack.pop()
-        if isinstance(node, ast.Assert) and inside:
-            found.append(node)
-        for child in ast.iter_child_nodes(node):
-            stack.append((child, inside or isinstance(node, _FUNCS)))
-    return found
-
-
-def _comment_edits(text: str) -> list[tuple[int, int, int]]:
-    """(line, start column in bytes, end column in bytes) of every comment."""
-    out = []
-    try:
-        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
-            if tok.type == tokenize.COMMENT:
-                line = tok.line
-                start = len(line[: tok.start[1]].encode("utf-8"))
-                end = len(line[: tok.end[1]].encode("utf-8"))
-                out.append((tok.start[0], start, end))
-    except (tokenize.TokenError, SyntaxError):
-        return []
-    return out
-
-
 # ------------------------------------------------------------------------- the module image
 class ModuleSource:
     """A parsed Python file (test module or helper) and its board image.
@@ -283,8 +160,7 @@ class ModuleSource:
         with tokenize.open(self.path) as handle:
             self.text = handle.read()
         self.tree = ast.parse(self.text, filename=self.path)
-        self.lines = self.text.splitlines(keepends=True)
-        self.raw = [line.encode("utf-8") for line in self.lines]
+        self.source = SourceText(self.text)
         self.host_tests = host_tests
         self.keep_all = keep_all
         self.only = only
@@ -448,7 +324,7 @@ class ModuleSource:
     def image(self, name: str, family: str = "") -> BoardModule:
         """The board module ``name`` built from this file (see the module docstring)."""
         kept = {id(s) for s in self.kept()}
-        edits: list[_Edit] = []
+        edits: list[Edit] = []
         plain: dict[int, str] = {}
         for stmt in self.tree.body:
             if id(stmt) not in kept:
@@ -462,23 +338,23 @@ class ModuleSource:
                     edit = self._rewrite_import(node)
                     if edit is not None:
                         edits.append(edit)
-            for node in _asserts_in_functions(stmt):
-                edits.append(self._rewrite_assert(node, plain))
+            for node in asserts_in_functions(stmt):
+                edits.append(rewrite_assert(node, self.source, plain))
         edits.extend(self._docstrings(kept))
         edits.extend(self._comments(edits))
-        body = self._apply(edits).decode("utf-8")
+        body = self.source.apply(edits).decode("utf-8")
         if not body.endswith("\n"):
             body += "\n"
         return BoardModule(name, body, self.path, plain, family)
 
-    def _docstrings(self, kept: set[int]) -> list[_Edit]:
+    def _docstrings(self, kept: set[int]) -> list[Edit]:
         """Edits turning docstrings (module, kept classes and functions) into ``(0)`` padded
         with newlines: a no-op the compiler drops, same lines, never an empty body."""
         owners: list[ast.AST] = [self.tree]
         for stmt in self.tree.body:
             if id(stmt) in kept:
                 owners.extend(n for n in ast.walk(stmt) if isinstance(n, (*_DEFS, ast.Module)))
-        out: list[_Edit] = []
+        out: list[Edit] = []
         for owner in owners:
             body = getattr(owner, "body", [])
             first = body[0] if body else None
@@ -493,10 +369,10 @@ class ModuleSource:
                 out.append((node.lineno, node.col_offset, end, node.end_col_offset or 0, text))
         return out
 
-    def _comments(self, edits: list[_Edit]) -> list[_Edit]:
+    def _comments(self, edits: list[Edit]) -> list[Edit]:
         """Edits removing comments outside the other edits (less to send and compile)."""
-        out: list[_Edit] = []
-        for line, start, end in _comment_edits(self.text):
+        out: list[Edit] = []
+        for line, start, end in self.source.comments():
             inside = any(
                 (l1, c1) <= (line, start) and (line, end) <= (l2, c2) for l1, c1, l2, c2, _ in edits
             )
@@ -504,7 +380,7 @@ class ModuleSource:
                 out.append((line, start, line, end, b""))
         return out
 
-    def _blank(self, stmt: ast.stmt, top: bool) -> _Edit:
+    def _blank(self, stmt: ast.stmt, top: bool) -> Edit:
         """An edit replacing a statement (decorators included) by newlines (``pass`` inside a
         block, where an empty body would not compile)."""
         decorators = getattr(stmt, "decorator_list", [])
@@ -518,12 +394,12 @@ class ModuleSource:
 
     def _at_col(self, decorators: list[ast.expr], line: int) -> int:
         dec = next(d for d in decorators if d.lineno == line)
-        return self.raw[line - 1].rfind(b"@", 0, dec.col_offset + 1)
+        return self.source.line(line).rfind(b"@", 0, dec.col_offset + 1)
 
-    def _blank_decorator(self, dec: ast.expr) -> _Edit:
+    def _blank_decorator(self, dec: ast.expr) -> Edit:
         """An edit replacing a decorator (and its ``@``) by newlines only."""
         end_line = dec.end_lineno or dec.lineno
-        start = self.raw[dec.lineno - 1].rfind(b"@", 0, dec.col_offset + 1)
+        start = self.source.line(dec.lineno).rfind(b"@", 0, dec.col_offset + 1)
         return (
             dec.lineno,
             start,
@@ -532,7 +408,7 @@ class ModuleSource:
             b"\n" * (end_line - dec.lineno),
         )
 
-    def _rewrite_import(self, node: ast.Import | ast.ImportFrom) -> _Edit | None:
+    def _rewrite_import(self, node: ast.Import | ast.ImportFrom) -> Edit | None:
         """pytest imports -> the stand-in; host-only imports -> nothing; others unchanged."""
         tops = _top_module(node)
         if not any(t == "pytest" or t in HOST_ONLY_MODULES for t in tops):
@@ -565,72 +441,6 @@ class ModuleSource:
         else:
             text += " \\\n" * gap
         return (node.lineno, node.col_offset, end_line, node.end_col_offset or 0, text.encode())
-
-    def segment(self, node: ast.AST) -> bytes:
-        """The exact source bytes of an expression node."""
-        return self._slice(node.lineno, node.col_offset, node.end_lineno, node.end_col_offset)  # type: ignore[attr-defined]
-
-    def flat(self, node: ast.expr) -> bytes:
-        """An expression's source on one line: as written, or re-generated if it spans lines.
-
-        One line keeps the rewritten assert's call on the assert's first line, which is the
-        line a board (and CPython) reports for a failure.
-        """
-        text = self.segment(node)
-        return text if b"\n" not in text else ast.unparse(node).encode("utf-8")
-
-    def _slice(self, l1: int, c1: int, l2: int | None, c2: int | None) -> bytes:
-        l2 = l1 if l2 is None else l2
-        if l1 == l2:
-            return self.raw[l1 - 1][c1:c2]
-        parts = [self.raw[l1 - 1][c1:], *self.raw[l1 : l2 - 1], self.raw[l2 - 1][:c2]]
-        return b"".join(parts)
-
-    def _rewrite_assert(self, node: ast.Assert, plain: dict[int, str]) -> _Edit:
-        """An edit turning ``assert`` into a statement list on the assert's first line.
-
-        ``assert L op R, M`` becomes ``_mph_a=(L);_mph_b=(R);assert _mph_a op _mph_b,((M),
-        'op',repr(_mph_a),repr(_mph_b))``; other asserts ``_mph_a=(X);assert
-        _mph_a,((M),'',repr(_mph_a),None)``, with multi-line parts flattened
-        (:meth:`flat`). ``==``/``!=`` against ``approx(...)`` on the right are evaluated as
-        ``R op L`` (a micro:bit float does not defer to ``Approx.__eq__``). Newlines before
-        the closing parenthesis keep the statement as many lines long as the original.
-        """
-        test = node.test
-        msg = b"None" if node.msg is None else b"(" + self.flat(node.msg) + b")"
-        cut = b""
-        if isinstance(test, ast.Compare) and len(test.ops) == 1:
-            op = _COMPARE_OPS[type(test.ops[0])].encode()
-            right = self.flat(test.comparators[0])
-            check = b"_mph_a " + op + b" _mph_b"
-            if op in (b"==", b"!=") and b"approx" in right:
-                check = b"_mph_b " + op + b" _mph_a"
-            text = b"_mph_a=(" + self.flat(test.left) + b");_mph_b=(" + right + b");assert "
-            text += check + b",(" + msg + b",'" + op + b"',repr(_mph_a)" + cut
-            text += b",repr(_mph_b)" + cut
-        else:
-            plain[node.lineno] = self.segment(test).decode("utf-8")
-            text = b"_mph_a=(" + self.flat(test) + b");assert _mph_a,(" + msg
-            text += b",'',repr(_mph_a)" + cut + b",None"
-        end_line = node.end_lineno or node.lineno
-        padding = (end_line - node.lineno) - text.count(b"\n")
-        text += b"\n" * max(padding, 0) + b")"
-        return (node.lineno, node.col_offset, end_line, node.end_col_offset or 0, text)
-
-    def _apply(self, edits: list[_Edit]) -> bytes:
-        """The whole file with non-overlapping edits applied (an edit inside another is
-        dropped: the outer one replaces it)."""
-        out: list[bytes] = []
-        line, col = 1, 0
-        for l1, c1, l2, c2, text in sorted(edits):
-            if (l1, c1) < (line, col):
-                continue  # inside an edit already applied
-            out.append(self._slice(line, col, l1, c1))
-            out.append(text)
-            line, col = l2, c2
-        if self.raw:
-            out.append(self._slice(line, col, len(self.raw), None))
-        return b"".join(out)
 
 
 # ------------------------------------------------------------------------- one test module

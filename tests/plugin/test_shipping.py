@@ -13,6 +13,7 @@ import types
 from pathlib import Path
 
 import pytest
+from pytest_mpharness.board_runtime import runtime_modules
 from pytest_mpharness.report import map_traceback
 from pytest_mpharness.runner import check_matches
 from pytest_mpharness.shipping import (
@@ -21,7 +22,6 @@ from pytest_mpharness.shipping import (
     build_test_module,
     call_program,
     literal_source,
-    runtime_modules,
 )
 
 MODULE = """\
