@@ -23,7 +23,9 @@ class OutcomeException(BaseException):
     pass
 
 
-class Skipped(OutcomeException):
+# Skips and xfails end the test's program; the host reads them from the board's traceback by
+# these names, which no test's own exception class is likely to have.
+class MphSkipped(OutcomeException):
     pass
 
 
@@ -31,24 +33,17 @@ class Failed(OutcomeException):
     pass
 
 
-class XFailed(Failed):
+class MphXFailed(Failed):
     pass
 
 
-# The test program's steps (pytest_call.py), as functions to keep the program short: a
-# micro:bit takes at most 63 bytes at once, so every byte of the per-test program costs.
+# The test program's helpers (the host's program.py): b() before a test that can record
+# matches, e() in its report statement.
 def b():
-    # before the test: forget the matches of an earlier test (isolation module/session)
+    # before the test: forget the matches of an earlier test (isolation module/session); the
+    # program calls it only when the test's code can record matches (it names raises)
     while _mph_m:
         _mph_m.pop()
-def o(e):
-    # the result of a test that ended in an outcome exception: skip/xfail, else re-raised
-    r = str(e.args[0]) if e.args else ''
-    if isinstance(e, XFailed):
-        return 'xfail:' + r
-    if isinstance(e, Skipped):
-        return 'skip:' + r
-    raise e
 def e(n, r):
     # print the result frame \x1e NONCE : LEN : PAYLOAD \x1f (matches on a line of their own)
     if _mph_m:

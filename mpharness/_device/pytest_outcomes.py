@@ -4,16 +4,16 @@
 # MicroPython 1.9 compatible.
 import _MPHPT as _P
 def skip(reason='', **kw):
-    raise _P.Skipped(reason)
+    raise _P.MphSkipped(reason)
 def fail(reason='', **kw):
     raise _P.Failed(reason)
 def xfail(reason='', **kw):
-    raise _P.XFailed(reason)
+    raise _P.MphXFailed(reason)
 def importorskip(modname, minversion=None, reason=None):
     try:
         return __import__(modname)
     except ImportError:
-        raise _P.Skipped(reason or ('could not import ' + repr(modname)))
+        raise _P.MphSkipped(reason or ('could not import ' + repr(modname)))
 _P.skip = skip
 _P.fail = fail
 _P.xfail = xfail

@@ -21,6 +21,7 @@ for any failing test.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 from collections.abc import Generator, Iterator
@@ -350,7 +351,6 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             f"no board of the pool ({session.pool_names}) has feature(s) {', '.join(features)}"
         )
     if is_on_board(item):
-        _keep_xunit_methods_off_the_host(item)
         session.prepare(item)
 
 
@@ -363,20 +363,38 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
         session.after_test(item, nextitem)
 
 
-def _host_noop(*args: Any) -> None:
-    """Stands in on the host for a test class's setup_method/teardown_method."""
+_NEXT_KEY = pytest.StashKey["pytest.Item | None"]()
 
 
-def _keep_xunit_methods_off_the_host(item: pytest.Item) -> None:
-    """An on-board test method's ``setup_method``/``teardown_method`` run on the board (see
-    ``shipping.call_program``), not also on the host: pytest's own fixture for them looks
-    them up on the instance, where these no-ops now shadow them."""
-    instance = getattr(item, "instance", None)
-    if instance is None:
-        return
-    for name in ("setup_method", "teardown_method"):
-        if hasattr(type(instance), name):
-            setattr(instance, name, _host_noop)
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Remember the next test: a module's or class's xunit teardown runs on the board after
+    its last test (``xunit.py``)."""
+    item.stash[_NEXT_KEY] = nextitem
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest) -> object | None:
+    """pytest's xunit fixtures of on-board tests run on the board, not on the host: the host
+    leaves them out (``xunit.host_skips``)."""
+    name = fixturedef.argname
+    if not name.startswith("_xunit_setup_"):
+        return None
+    if request.config.stash.get(_SESSION_KEY, None) is None:
+        return None
+    from pytest_mpharness.xunit import host_skips
+
+    node = request.node  # the test, or the module or class of a module/class fixture
+    if isinstance(node, pytest.Item):
+        on_board, all_on_board = is_on_board(node), False
+    else:
+        prefix = node.nodeid + "::"
+        peers = [i for i in request.session.items if i.nodeid.startswith(prefix)]
+        on_board, all_on_board = False, bool(peers) and all(is_on_board(i) for i in peers)
+    if not host_skips(name, on_board, all_on_board):
+        return None
+    fixturedef.cached_result = (None, fixturedef.cache_key(request), None)
+    return True
 
 
 def board_budget(item: pytest.Item, default: float) -> float:
@@ -456,7 +474,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 
 
 def _board_arguments(item: pytest.Function) -> dict[str, str]:
-    from pytest_mpharness.shipping import ShippingError, literal_source
+    from pytest_mpharness.program import literal_source
+    from pytest_mpharness.shipping import ShippingError
 
     names = list(inspect.signature(item.obj).parameters)
     args: dict[str, str] = {}
@@ -504,9 +523,11 @@ def _call_target(item: pytest.Function) -> tuple[str | None, bool, bool]:
 
 def _run_on_board(item: pytest.Function, session: BoardSession) -> None:
     from mpharness import MPHarnessError
+    from pytest_mpharness.program import BoardCall, build_program
     from pytest_mpharness.report import BoardFailure, BoardTestFailure, failure_exception
     from pytest_mpharness.runner import new_nonce, run_on_board
-    from pytest_mpharness.shipping import ShippingError, call_program
+    from pytest_mpharness.shipping import ShippingError
+    from pytest_mpharness.xunit import board_calls
 
     board = session.prepare(item)
     path, line, _ = item.reportinfo()
@@ -519,18 +540,16 @@ def _run_on_board(item: pytest.Function, session: BoardSession) -> None:
         module = session.test_module(item, _host_tests, only)
         if class_name is None:
             module.source.check_decorators(item.originalname)
-        kwargs = _board_arguments(item)
-        written = session.files.ensure(board, module.modules)
-        program = call_program(
-            module,
-            item.originalname,
-            nonce,
-            kwargs,
-            class_name,
-            setup,
-            teardown,
-            folder=session.files.where,
+        test = BoardCall(item.originalname, _board_arguments(item), class_name, setup, teardown)
+        test.setups, test.teardowns = board_calls(
+            item,
+            module.source.tree,
+            session.xunit_started,
+            item.stash.get(_NEXT_KEY, None),
+            reset_each_test=session.settings.isolation == "test" and session.reset_mode != "none",
         )
+        written = session.files.ensure(board, module.modules)
+        program = build_program(module, test, nonce, folder=session.files.where)
     except (ShippingError, SyntaxError, OSError, MPHarnessError) as err:
         kind = "ShippingError" if isinstance(err, ShippingError) else type(err).__name__
         raise BoardTestFailure(BoardFailure(kind, [f"{kind}: {err}"], where=where)) from None
@@ -538,16 +557,26 @@ def _run_on_board(item: pytest.Function, session: BoardSession) -> None:
         item.add_report_section("call", "board files", "\n".join(written) + "\n")
     budget = board_budget(item, session.settings.timeout)
     live = item.config.getoption("capture", "fd") == "no"
-    outcome = run_on_board(board, module, program, nonce, where=where, timeout=budget, live=live)
+    one_exec = board.machine.paste_supported is not False  # else one exec per statement
+    run = functools.partial(
+        run_on_board,
+        board,
+        module,
+        program,
+        nonce,
+        where=where,
+        timeout=budget,
+        live=live,
+        one_exec=one_exec,
+    )
+    outcome = run()
     if _lost_module_file(outcome, module):
         # something removed a module file since it was listed (a sync with delete, a
         # host-driven test): list the board again, write what is missing, run once more
         session.files.forget()
         written = session.files.ensure(board, module.modules)
         item.add_report_section("call", "board files", "\n".join(written) + "\n")
-        outcome = run_on_board(
-            board, module, program, nonce, where=where, timeout=budget, live=live
-        )
+        outcome = run()
     _attach_output(item, session, outcome, live)
     if outcome.broken is not None:
         session.mark_broken(f"board {session.name!r} is broken: {outcome.broken}")

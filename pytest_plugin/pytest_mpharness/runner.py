@@ -2,16 +2,16 @@
 
 Theory of operation
 -------------------
-The per-test program (import the module image, call the test; see ``shipping.py``) runs in
-one ``Board.exec``. It carries a fresh random nonce and prints the result frame
-``\\x1e NONCE : LEN : PAYLOAD \\x1f`` only after the test function returned (or called
-``pytest.skip``/``pytest.xfail``). The test cannot see the nonce, so its output cannot forge
-the frame;
-and ``Board.exec`` returns normally only when the engine's own end marker arrived, i.e. the
-program really ran to its end. A pass therefore needs both: the exec completed, and the last
-thing in its output is a well-formed frame with this test's nonce saying ``pass``. Everything
-else is a failure: an exception on the board (mapped traceback), a timeout (partial output),
-a lost link or a board that rebooted mid-test, or a missing/garbled frame.
+The per-test program (import the test's modules, call the test; see ``program.py``) runs as
+one ``Board.exec``, or one exec per statement on boards without raw-paste. ``Board.exec``
+returns normally only when the engine's own end marker arrived, i.e. the code really ran to
+its end; a pass needs every statement to have done so. A test that can record
+``raises(match=)`` checks also needs the report frame ``\\x1e NONCE : LEN : PAYLOAD \\x1f``
+with this test's fresh random nonce (the test cannot see it, so its output cannot forge the
+frame), and the recorded patterns must match (:func:`check_matches`, CPython's ``re``). The
+board's skip and xfail end the program with their own exception types. Everything else is a
+failure: an exception on the board (mapped traceback), a timeout (partial output), a lost
+link or a board that rebooted mid-test, or a missing/garbled frame.
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ import re
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mpharness import BoardBroken, BoardTimeout, MPHarnessError, RemoteError
+from pytest_mpharness.program import SKIP_EXC, XFAIL_EXC, Steps
 from pytest_mpharness.report import BoardFailure, explain_assert, map_traceback
 from pytest_mpharness.shipping import TestModule
 
@@ -131,16 +133,18 @@ def new_nonce() -> int:
 def run_on_board(
     board: Board,
     module: TestModule,
-    program: str,
+    program: Steps,
     nonce: int,
     *,
     where: tuple[str, int],
     timeout: float,
     live: bool = False,
+    one_exec: bool = True,
 ) -> Outcome:
-    """Run a test's program (see :func:`~pytest_mpharness.shipping.call_program`) and
-    classify the result. The module's files must already be on the board; ``where`` is the
-    (path, line) of the test, reported when no board frame points into the test file."""
+    """Run a test's program (``program.py``) and classify the result: as one exec, or one
+    exec per statement (``one_exec`` False: boards without raw-paste). The module's files
+    must already be on the board; ``where`` is the (path, line) of the test, reported when
+    no board frame points into the test file."""
     echo = LiveEcho() if live else None
     tail = OutputTail()
 
@@ -150,8 +154,9 @@ def run_on_board(
             echo.feed(text)
 
     started = time.perf_counter()
+    run = _Run(board, str(nonce), where, started + timeout, on_output)
     try:
-        stdout = board.exec(program, timeout=timeout, on_output=on_output)
+        outcome = run.whole(program) if one_exec else run.steps(program)
     except RemoteError as err:
         outcome = _from_remote_error(err, module, where)
     except BoardTimeout as err:
@@ -161,12 +166,100 @@ def run_on_board(
         outcome.broken = err
     except MPHarnessError as err:
         outcome = _lost(board, where, f"{type(err).__name__}: {err}", before_reboot(tail.text))
-    else:
-        outcome = _from_stdout(stdout, str(nonce), board, where)
     outcome.seconds = time.perf_counter() - started
     if echo is not None:
         echo.finish(outcome.stdout)
     return outcome
+
+
+class _Run:
+    """One run of a test's program: the result from the execs (a pass needs every statement
+    to have run to its end, which ``Board.exec`` returning normally means, and, for a test
+    that records matches, the report frame with this test's nonce). A statement that raises
+    the board's skip or xfail ends the test with that outcome; any other error propagates
+    (RemoteError, BoardTimeout, ...; a RemoteError's stdout then holds what was printed)."""
+
+    def __init__(
+        self,
+        board: Board,
+        nonce: str,
+        where: tuple[str, int],
+        deadline: float,
+        on_output: Callable[[str], None],
+    ) -> None:
+        self.board = board
+        self.nonce = nonce
+        self.where = where
+        self.deadline = deadline
+        self.on_output = on_output
+        self.printed = ""
+
+    def _exec(self, code: str) -> str:
+        try:
+            out = self.board.exec(code, timeout=_left(self.deadline), on_output=self.on_output)
+        except RemoteError as err:
+            err.stdout = self.printed + err.stdout
+            raise
+        self.printed += out
+        return out
+
+    def whole(self, program: Steps) -> Outcome:
+        try:
+            self._exec(program.whole())
+        except RemoteError as err:
+            status = _outcome_status(err)
+            if status is None:
+                raise
+            self.printed = err.stdout
+            return self._result(status, program.report)
+        return self._result("pass", None, reported=program.report is not None)
+
+    def steps(self, program: Steps) -> Outcome:
+        for step in program.run:
+            try:
+                self._exec(step)
+            except RemoteError as err:
+                status = _outcome_status(err)
+                if status is None:
+                    raise
+                self.printed = err.stdout
+                return self._result(status, program.report)
+        return self._result("pass", program.report)
+
+    def _result(self, status: str, report: str | None, reported: bool = False) -> Outcome:
+        """The outcome, after running ``report`` (if any); ``reported``: the output ends in
+        the report frame already."""
+        if report is not None:
+            self._exec(report)
+            reported = True
+        if not reported:
+            return _from_stdout(
+                self.printed + _frame(self.nonce, status), self.nonce, self.board, self.where
+            )
+        output, payload = split_frame(self.printed, self.nonce)
+        if payload is None:  # no report frame: _from_stdout says so
+            return _from_stdout(self.printed, self.nonce, self.board, self.where)
+        framed = output + _frame(self.nonce, status + payload)
+        return _from_stdout(framed, self.nonce, self.board, self.where)
+
+
+def _outcome_status(err: RemoteError) -> str | None:
+    """``skip:REASON`` / ``xfail:REASON`` for the board's skip and xfail, else None."""
+    if err.exc_type == SKIP_EXC:
+        return "skip:" + err.message
+    if err.exc_type == XFAIL_EXC:
+        return "xfail:" + err.message
+    return None
+
+
+def _frame(nonce: str, payload: str) -> str:
+    """The result frame the board's core prints (see ``pytest_core.py``)."""
+    return f"{FRAME_LEAD}{nonce}:{len(payload)}:{payload}{FRAME_TAIL}\n"
+
+
+def _left(deadline: float) -> float:
+    """Seconds left of a test's budget (a step past it still gets a moment to report)."""
+    return max(deadline - time.perf_counter(), 0.05)
 
 
 def _from_stdout(stdout: str, nonce: str, board: Board, where: tuple[str, int]) -> Outcome:

@@ -101,6 +101,8 @@ class BoardSession:
         self._host_tests: dict[str, frozenset[str]] = {}
         #: module files on the board (pytest stand-in, test module images, helpers)
         self.files = BoardFileCache()
+        #: modules and classes whose xunit setup ran on the board since its last reset
+        self.xunit_started: set[str] = set()
         self._recorded = False
         self._synced: set[str] = set()
         #: boards this process flashed (or found up to date) for ``--board-flash``
@@ -241,6 +243,7 @@ class BoardSession:
         mode = self.reset_mode
         if mode == "none":
             return ""
+        self.xunit_started.clear()  # the board forgot what module/class setups did
         if mode == "hard":
             return board.hard_reset()
         return board.soft_reset()
@@ -392,6 +395,7 @@ class BoardSession:
             self.board = None
             self._scope_key = None
             self._prepared = None
+            self.xunit_started.clear()
 
     def test_module(
         self,

@@ -5,7 +5,7 @@ Theory of operation
 The board sees the same module state as the host because it runs the test module's top level
 the way an import does, in source order: the module is sent as a file (a *module image*,
 ``_mphm<hash>.py``) and every on-board test is a short program that imports it and calls the
-test (``mpharness/_device/pytest_call.py``). The image is the test file, line for line, with
+test (``program.py``). The image is the test file, line for line, with
 these changes (each keeps every other line where it was, so board tracebacks need no map):
 
 * ``import pytest`` / ``from pytest import ...`` import the board's pytest
@@ -45,7 +45,6 @@ from pytest_mpharness.board_runtime import (
     ON_DEMAND,
     BoardModule,
     core_name,
-    device_helper,
     digest,
     runtime_modules,
 )
@@ -57,9 +56,19 @@ HOST_ONLY_MODULES = frozenset({"_pytest", "pytest_mpharness", "mpharness", "__fu
 HOST_ONLY_NAMES = frozenset({"pytestmark", "pytest_plugins"})
 #: Name prefix of the marker files that record a helper module's content on the board.
 MARKER_PREFIX = "_mphk"
+#: pytest's module-level xunit functions (the test program calls them, see ``program.py``).
+XUNIT_MODULE_FUNCTIONS = frozenset(
+    {
+        "setup_module",
+        "setUpModule",
+        "teardown_module",
+        "tearDownModule",
+        "setup_function",
+        "teardown_function",
+    }
+)
 #: Files that are never shipped as helper modules.
 NEVER_SHIPPED = frozenset({"conftest"})
-_SIMPLE_LITERALS = frozenset({int, bool, str, bytes, type(None)})
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
@@ -256,6 +265,8 @@ class ModuleSource:
                 continue
             if stmt.name == self.only or (self.only is None and self._is_test_name(stmt.name)):
                 pending.append(stmt)
+            elif stmt.name in XUNIT_MODULE_FUNCTIONS:
+                pending.append(stmt)  # the test program calls them around the test
         seen: set[str] = set()
         while pending:
             stmt = pending.pop()
@@ -529,77 +540,3 @@ def _preload(helpers: list[BoardModule], image: BoardModule) -> list[str]:
         if needs & words:
             wanted.append(next(m.name for m in runtime if m.name.startswith(prefix)))
     return [*wanted, *(h.name for h in helpers), image.name]
-
-
-# ------------------------------------------------------------------------- one test
-def call_program(
-    module: TestModule,
-    func_name: str,
-    nonce: int,
-    kwargs: dict[str, str],
-    class_name: str | None = None,
-    setup_method: bool = False,
-    teardown_method: bool = False,
-    folder: str = "/",
-) -> str:
-    """The per-test program (``pytest_call.py``): import the module image, call the test.
-
-    Args:
-        module: the test's module.
-        func_name: the test function (or method) name.
-        nonce: the per-test random number the result frame must carry.
-        kwargs: argument name -> literal source text (see :func:`literal_source`).
-        class_name: the test class, for a method; an instance is made per test.
-        setup_method: call the instance's ``setup_method(method)`` first.
-        teardown_method: call its ``teardown_method(method)`` afterwards, whatever happened.
-        folder: the board folder holding the modules (put first on ``sys.path`` unless ``/``).
-    """
-    args = ",".join(f"{name}={text}" for name, text in kwargs.items())
-    if class_name is None:
-        lines = [f"_M.{func_name}({args})"]
-    else:
-        method = f"_C.{func_name}"
-        lines = [f"_C=_M.{class_name}()"]
-        if setup_method:
-            lines.append(f"_C.setup_method({method})")
-        if teardown_method:
-            lines += ["try:", f" {method}({args})", "finally:", f" _C.teardown_method({method})"]
-        else:
-            lines.append(f"{method}({args})")
-    ours = {m.name for m in runtime_modules()[1:]}
-    names = [n for n in module.preload if n in ours]
-    names += [n for n in module.preload if n not in ours and n != core_name()][:-1]
-    setup = "import " + ",".join([*names, f"{module.image.name} as _M"])
-    template = device_helper("pytest_call.py").replace("IMPORTS", setup, 1)
-    if folder != "/":
-        template = (
-            f"import sys\nif {folder!r} not in sys.path:sys.path.insert(0,{folder!r})\n" + template
-        )
-    head, _, tail = template.partition("TEST_CALL")
-    indent = head[head.rfind("\n") + 1 :]
-    call = ("\n" + indent).join(lines)
-    return (head + call + tail).replace("_MPHPT", core_name(), 1).replace("NONCE", str(nonce), 1)
-
-
-def literal_source(name: str, value: object) -> str:
-    """``repr(value)`` if it reads back as a literal; else :class:`ShippingError`.
-
-    Objects whose ``__repr__`` is a literal (``Config(rate=1)`` printing ``{'rate': 1}``) go
-    as that literal: the board gets the value the repr spells.
-    """
-    text = repr(value)
-    if type(value) in _SIMPLE_LITERALS:  # repr is always a literal of these exact types
-        return text
-    try:
-        ast.literal_eval(text)
-        ok = True
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        ok = False
-    if not ok:
-        raise ShippingError(
-            f"argument {name!r} of type {type(value).__name__} cannot be sent to the board: "
-            "only literal values (numbers, strings, bytes, tuples, lists, dicts, sets, "
-            "booleans, None) or objects whose repr is such a literal can; its repr is "
-            f"{text[:80]!r}"
-        )
-    return text

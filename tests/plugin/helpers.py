@@ -12,7 +12,9 @@ BOARDS = [
 ]
 
 #: Plugins the inner runs do without (hypothesis' terminal summary alone costs ~0.5 s a run).
-QUIET = ("-p", "no:randomly", "-p", "no:hypothesispytest")
+#: plugins of other libraries left out of in-process runs: labgrid's pytest plugin starts a
+#: process-wide step logger in pytest_configure and refuses a second start (an inner run)
+QUIET = ("-p", "no:randomly", "-p", "no:hypothesispytest", "-p", "no:labgrid")
 
 
 def run(pytester: pytest.Pytester, device: str, *args: str) -> pytest.RunResult:

@@ -120,14 +120,14 @@ def test_require_device_makes_a_missing_device_an_error(pytester):
             pass
         """
     )
-    result = pytester.runpytest("--require-device", "-p", "no:randomly")
+    result = pytester.runpytest("--require-device", *QUIET)
     result.assert_outcomes(passed=1, errors=1)  # fails in setup, like a board that is down
     assert result.ret == 1
     result.stdout.fnmatch_lines(["*a device is required (--require-device)*"])
     pytester.makeini("[pytest]\nmpharness_require_device = true\n")
-    assert pytester.runpytest("-p", "no:randomly").ret == 1
+    assert pytester.runpytest(*QUIET).ret == 1
     pytester.makeini("[pytest]\n")
-    assert pytester.runpytest("-p", "no:randomly").ret == 0
+    assert pytester.runpytest(*QUIET).ret == 0
 
 
 def test_board_only_imports_do_not_break_host_collection(pytester):
@@ -153,8 +153,8 @@ def test_board_only_imports_do_not_break_host_collection(pytester):
             LED.value(1)
         """
     )
-    result = pytester.runpytest("-p", "no:randomly", "-rs")
+    result = pytester.runpytest(*QUIET, "-rs")
     result.assert_outcomes(passed=2, skipped=1)
     pytester.makeini("[pytest]\nmpharness_board_modules =\n")
-    result = pytester.runpytest("-p", "no:randomly")
+    result = pytester.runpytest(*QUIET)
     result.assert_outcomes(errors=1)  # stand-ins off: collecting fails as without the plugin

@@ -470,3 +470,54 @@ def test_setup_and_teardown_methods_run_on_the_board_only(pytester, unix):
     )
     result = run(pytester, unix)
     result.assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(
+    ("isolation", "after_class"),
+    [("test", "['module']"), ("module", "['module', 'class', 'class down']")],
+)
+def test_xunit_setups_run_on_the_board_once_per_reset_scope(pytester, unix, isolation, after_class):
+    """setup_module/setup_class and their teardowns run on the board, never on the host;
+    under module isolation once per module or class (as in pytest), under per-test isolation
+    around every test (each starts from a fresh interpreter)."""
+    pytester.makepyfile(
+        f"""
+        import sys
+        import pytest
+        pytestmark = pytest.mark.on_board
+        RUNS = []
+
+        def on_board_only():
+            if sys.implementation.name != "micropython":
+                raise RuntimeError("an xunit function ran on the host")
+
+        def setup_module(module):
+            on_board_only()
+            RUNS.append("module")
+
+        def teardown_module(module):
+            on_board_only()
+
+        class TestA:
+            @classmethod
+            def setup_class(cls):
+                on_board_only()
+                RUNS.append("class")
+
+            @classmethod
+            def teardown_class(cls):
+                on_board_only()
+                RUNS.append("class down")
+
+            def test_one(self):
+                assert RUNS == ["module", "class"]
+
+            def test_two(self):
+                assert RUNS == ["module", "class"]
+
+        def test_after_class():
+            assert repr(RUNS) == {after_class!r}
+        """
+    )
+    result = run(pytester, unix, "--board-isolation", isolation, "-p", "no:randomly")
+    result.assert_outcomes(passed=3)

@@ -14,14 +14,13 @@ from pathlib import Path
 
 import pytest
 from pytest_mpharness.board_runtime import runtime_modules
+from pytest_mpharness.program import BoardCall, build_program, literal_source, xunit_call
 from pytest_mpharness.report import map_traceback
 from pytest_mpharness.runner import check_matches
 from pytest_mpharness.shipping import (
     ModuleSource,
     ShippingError,
     build_test_module,
-    call_program,
-    literal_source,
 )
 
 MODULE = """\
@@ -138,14 +137,77 @@ def test_helper_modules_beside_the_test_are_shipped(tmp_path):
 
 def test_program_imports_in_dependency_order_and_calls_methods(source, tmp_path):
     module = build_test_module(source, frozenset({"test_host"}), tmp_path)
-    text = call_program(module, "test_y", 123456789, {"n": "1"}, "TestK", True, True)
+    test = BoardCall(
+        "test_y",
+        {"n": "1"},
+        "TestK",
+        setup_method=True,
+        teardown_method=True,
+        setups=["_M.setup_module(_M)", "_M.TestK.setup_class()"],
+        teardowns=[None, "_M.TestK.teardown_class()"],
+    )
+    program = build_program(module, test, 123456789)
+    text = program.whole()
     assert f"import {module.image.name} as _M" in text
+    assert text.index("_M.setup_module(_M)") < text.index("_M.TestK.setup_class()")
     assert "_C=_M.TestK()" in text
     assert "_C.setup_method(_C.test_y)" in text
     assert "_C.teardown_method(_C.test_y)" in text
     assert "_C.test_y(n=1)" in text
-    assert "123456789" in text
     compile(text, "<program>", "exec")  # valid Python
+    # one exec per top-level statement on boards without raw-paste: each compiles alone,
+    # and a teardown stays in the block of its try
+    for step in program.run:
+        compile(step, "<step>", "exec")
+    teardown_step = next(s for s in program.run if "teardown_class" in s)
+    assert teardown_step.startswith("try:") and "teardown_method" in teardown_step
+
+
+def test_trivial_test_program_is_short_and_skips_what_it_does_not_need(tmp_path):
+    path = tmp_path / "test_t.py"
+    path.write_text(
+        "import pytest\npytestmark = pytest.mark.on_board\n\ndef test_a():\n    assert 1\n"
+    )
+    module = build_test_module(path, frozenset(), tmp_path)
+    program = build_program(module, BoardCall("test_a"), 123456789)
+    # nothing names pytest on the board, raises or skip: no core import, no report frame
+    assert program.run == [f"import {module.image.name} as _M", "_M.test_a()"]
+    assert program.report is None
+    path.write_text(
+        "import pytest\n\ndef test_r():\n    with pytest.raises(ValueError, match='x'):\n"
+        "        raise ValueError('x')\n"
+    )
+    module = build_test_module(path, frozenset(), tmp_path)
+    program = build_program(module, BoardCall("test_r"), 123456789)
+    assert program.run[1] == "_P.b()" and program.report == "_P.e(123456789,'')"
+    assert "123456789" not in "\n".join(program.run)  # the nonce only in the report
+
+
+def test_xunit_calls_take_pytest_argument_conventions():
+    tree = ast.parse(
+        textwrap.dedent(
+            """\
+            def setup_module(module): pass
+            def teardown_module(): pass
+            class TestA:
+                @classmethod
+                def setup_class(cls): pass
+                def teardown_class(cls): pass
+            class TestB:
+                @staticmethod
+                def setup_class(): pass
+            """
+        )
+    )
+    assert xunit_call(tree, None, ("setup_module",), "_M") == "_M.setup_module(_M)"
+    assert xunit_call(tree, None, ("teardown_module",), "_M") == "_M.teardown_module()"
+    assert xunit_call(tree, "TestA", ("setup_class",), "_M.TestA") == "_M.TestA.setup_class()"
+    assert (
+        xunit_call(tree, "TestA", ("teardown_class",), "_M.TestA")
+        == "_M.TestA.teardown_class(_M.TestA)"
+    )
+    assert xunit_call(tree, "TestB", ("setup_class",), "_M.TestB") == "_M.TestB.setup_class()"
+    assert xunit_call(tree, "TestB", ("teardown_class",), "_M.TestB") is None
 
 
 def test_runtime_modules_are_valid_python():
