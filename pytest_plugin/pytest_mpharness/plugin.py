@@ -254,6 +254,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         "describe": board_session.describe() if board_session.url else "",
         "broken": board_session.broken or "",
         "flash_log": list(board_session.flash_log),
+        "environment": board_session.environment(),
     }
 
 

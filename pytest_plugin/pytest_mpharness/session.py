@@ -38,6 +38,8 @@ from pytest_mpharness.settings import DEFAULT_TIMEOUT, ISOLATION_SCOPES, Setting
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "ENVIRONMENT_BOARD",
+    "ENVIRONMENT_FIRMWARE",
     "ISOLATION_SCOPES",
     "OPEN_TIMEOUT",
     "BoardSession",
@@ -282,6 +284,7 @@ class BoardSession:
             log.warning("cannot read firmware facts of %s: %s", self.name, err)
         if not self._recorded:
             self._record_suite_properties()
+            add_environment(self.config, self.environment())
             self._recorded = True
         if self.settings.sync and self.name not in self._synced:
             self._sync_resources(item, board)
@@ -322,6 +325,9 @@ class BoardSession:
         """Keep a pytest-xdist worker's board facts; its board's properties become JUnit
         ``<testsuite>`` properties here, in the controller that writes the XML."""
         self.worker_reports.append(report)
+        environment = report.get("environment")
+        if isinstance(environment, dict):
+            add_environment(self.config, {str(k): str(v) for k, v in environment.items()})
         try:
             from _pytest.junitxml import xml_key
         except ImportError:  # pragma: no cover - pytest without junitxml
@@ -334,6 +340,16 @@ class BoardSession:
         for name, value in properties.items():
             if (name, str(value)) not in have:
                 xml.add_global_property(name, str(value))
+
+    def environment(self) -> dict[str, str]:
+        """The board and its firmware for pytest-html's Environment table (empty before the
+        board was opened)."""
+        if self.url is None:
+            return {}
+        return {
+            ENVIRONMENT_BOARD: f"{self.name} ({self.url})",
+            ENVIRONMENT_FIRMWARE: describe_firmware(self.info),
+        }
 
     def properties(self) -> dict[str, str]:
         """Facts about the board for reports: name, URL, firmware."""
@@ -428,6 +444,29 @@ class BoardSession:
         return BoardSetupError(
             BoardFailure("BoardError", [f"BoardError: {reason}"], where=(path, line))
         )
+
+
+#: keys of the board facts in pytest-metadata's table (pytest-html's Environment section)
+ENVIRONMENT_BOARD = "mpharness board"
+ENVIRONMENT_FIRMWARE = "mpharness firmware"
+
+
+def add_environment(config: pytest.Config, facts: dict[str, str]) -> None:
+    """Add board facts to pytest-metadata's dict, which pytest-html shows as its Environment
+    table when it writes the report at the end of the run (the same dict object, so facts
+    learned mid-run still appear). Several boards (a pool, xdist workers) are listed
+    comma-separated. Nothing happens without pytest-metadata."""
+    try:
+        from pytest_metadata.plugin import metadata_key
+    except ImportError:
+        return
+    metadata = config.stash.get(metadata_key, None)
+    if metadata is None:
+        return
+    for key, value in facts.items():
+        have = [v for v in str(metadata.get(key, "")).split(", ") if v]
+        if value not in have:
+            metadata[key] = ", ".join([*have, value])
 
 
 def required_features(item: pytest.Item) -> list[str]:

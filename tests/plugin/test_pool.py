@@ -6,7 +6,10 @@ is a fresh interpreter, and leases by rig name make them behave like a shelf of 
 
 from __future__ import annotations
 
+import html
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -348,3 +351,33 @@ def test_reports_under_xdist_are_as_good_as_without(pytester, rig):
     suite = next(root.iter("testsuite"))
     names = {p.get("name") for p in suite.find("properties").iter("property")}
     assert {"mpharness_board", "mpharness_implementation", "mpharness_version"} <= names
+
+
+@pytest.mark.parametrize("workers", [None, "2"])
+def test_html_report_environment_names_board_and_firmware(pytester, rig, workers):
+    """pytest-html's Environment table (pytest-metadata) lists the board and its firmware,
+    with and without pytest-xdist (the controller writes the report)."""
+    pytest.importorskip("pytest_html", reason="pytest-html is not installed")
+    if workers:
+        xdist()
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.on_board
+        @pytest.mark.parametrize("i", range(4))
+        def test_passes(i):
+            pass
+        """
+    )
+    args = ["--device", "u1,u2" if workers else "u1", "--rig", rig, "--html=report.html"]
+    if workers:
+        args += ["-n", workers]
+    result = pytester.runpytest_subprocess(*args, "--self-contained-html", *QUIET)
+    result.assert_outcomes(passed=4)
+    page = html.unescape((pytester.path / "report.html").read_text())
+    blob = re.search(r'data-jsonblob="(.*?)"></div>', page, re.S)
+    assert blob is not None, "pytest-html's data not found in the report"
+    environment = json.loads(blob.group(1))["environment"]
+    assert re.fullmatch(r"u[12] \(unix:\)(, u[12] \(unix:\))?", environment["mpharness board"])
+    assert environment["mpharness firmware"].startswith("micropython 1.")
