@@ -71,6 +71,7 @@ RUNTIME_FILES = (
     ("pytest_outcomes.py", "_mphsk"),
     ("pytest_approx.py", "_mphap"),
     ("pytest_raises.py", "_mphrs"),
+    ("pytest_warns.py", "_mphwn"),
 )
 
 
@@ -104,4 +105,13 @@ ON_DEMAND = {
     "_mphsk": frozenset({"skip", "fail", "xfail", "importorskip"}),
     "_mphap": frozenset({"approx"}),
     "_mphrs": frozenset({"raises"}),
+    "_mphwn": frozenset({"warns", "deprecated_call", "warnings"}),
 }
+#: standard modules the boards lack, stood in for by a runtime module: a test module's
+#: imports of them are rewritten to import it (``shipping.py``)
+STAND_INS = {"warnings": "_mphwn"}
+
+
+def runtime_name(prefix: str) -> str:
+    """The board module name of the runtime module with this prefix."""
+    return next(m.name for m in runtime_modules() if m.family == prefix)

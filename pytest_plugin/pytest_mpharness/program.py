@@ -33,8 +33,8 @@ from pytest_mpharness.board_runtime import core_name, runtime_modules
 from pytest_mpharness.shipping import ShippingError, TestModule
 
 _SIMPLE_LITERALS = frozenset({int, bool, str, bytes, type(None)})
-#: board module prefix of ``raises`` (the only module that records matches)
-RAISES_PREFIX = "_mphrs"
+#: board module prefixes of ``raises`` and ``warns`` (the modules that record matches)
+MATCHING_PREFIXES = ("_mphrs", "_mphwn")
 #: exception class names of the board's skip and xfail (``pytest_core.py``)
 SKIP_EXC = "MphSkipped"
 XFAIL_EXC = "MphXFailed"
@@ -101,8 +101,9 @@ def _imports(module: TestModule) -> list[str]:
 
 
 def records_matches(module: TestModule) -> bool:
-    """Whether the test's code can record ``raises(match=)`` checks (it imports ``raises``)."""
-    return any(n.startswith(RAISES_PREFIX) for n in module.preload)
+    """Whether the test's code can record ``match=`` checks (it imports ``raises`` or
+    ``warns``)."""
+    return any(n.startswith(MATCHING_PREFIXES) for n in module.preload)
 
 
 def _path_setup(folder: str) -> list[str]:

@@ -289,29 +289,45 @@ def _from_stdout(stdout: str, nonce: str, board: Board, where: tuple[str, int]) 
 
 
 def check_matches(recorded: str) -> list[str] | None:
-    """Decide the board's ``raises(match=...)`` / ``ExceptionInfo.match()`` calls as pytest
-    does (``re.search`` on the host); the ``E`` lines of the first mismatch, or None.
+    """Decide the board's ``raises(match=...)`` / ``ExceptionInfo.match()`` /
+    ``warns(match=...)`` calls as pytest does (``re.search`` on the host); the ``E`` lines of
+    the first mismatch, or None.
 
-    ``recorded`` is the repr of the board's list of (pattern, message) pairs ("" for none).
+    ``recorded`` is the repr of the board's list of (pattern, message) pairs ("" for none);
+    a ``warns`` records (pattern, [messages of the warnings of its category]): one of them
+    must match.
     """
     if not recorded:
         return None
     try:
         pairs = ast.literal_eval(recorded)
-        checked = [(str(p), str(v)) for p, v in pairs]
+        checked = [
+            (str(p), [str(x) for x in v] if isinstance(v, list) else str(v)) for p, v in pairs
+        ]
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return ["AssertionError: the board's record of regex matches is unreadable"]
     for pattern, value in checked:
         try:
-            found = re.search(pattern, value)
+            if isinstance(value, list):
+                found = any(re.search(pattern, v) for v in value)
+            else:
+                found = re.search(pattern, value) is not None
         except re.error as err:
-            return [f"re.error: bad regex {pattern!r} in raises(match=...): {err}"]
-        if found is None:
+            return [f"re.error: bad regex {pattern!r} in match=...: {err}"]
+        if found:
+            continue
+        if isinstance(value, list):
             return [
-                "AssertionError: Regex pattern did not match.",
-                f"  Expected regex: {pattern!r}",
-                f"  Actual message: {value!r}",
+                "Failed: DID NOT WARN. No warnings of the expected type matching the regex "
+                "were emitted.",
+                f"  Regex: {pattern!r}",
+                f"  Emitted warnings: {value!r}",
             ]
+        return [
+            "AssertionError: Regex pattern did not match.",
+            f"  Expected regex: {pattern!r}",
+            f"  Actual message: {value!r}",
+        ]
     return None
 
 

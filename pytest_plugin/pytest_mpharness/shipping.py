@@ -43,10 +43,12 @@ from pathlib import Path
 from pytest_mpharness.assert_rewrite import asserts_in_functions, rewrite_assert
 from pytest_mpharness.board_runtime import (
     ON_DEMAND,
+    STAND_INS,
     BoardModule,
     core_name,
     digest,
     runtime_modules,
+    runtime_name,
 )
 from pytest_mpharness.source_edits import Edit, SourceText
 
@@ -420,25 +422,29 @@ class ModuleSource:
         )
 
     def _rewrite_import(self, node: ast.Import | ast.ImportFrom) -> Edit | None:
-        """pytest imports -> the stand-in; host-only imports -> nothing; others unchanged."""
+        """pytest imports -> the board's pytest; imports of a module the boards lack
+        (``warnings``) -> its stand-in (``STAND_INS``); host-only imports -> nothing; others
+        unchanged."""
         tops = _top_module(node)
-        if not any(t == "pytest" or t in HOST_ONLY_MODULES for t in tops):
+        replaced = {"pytest": core_name()} | {
+            name: runtime_name(prefix) for name, prefix in STAND_INS.items()
+        }
+        if not any(t in replaced or t in HOST_ONLY_MODULES for t in tops):
             return None
-        shim = core_name()
         if isinstance(node, ast.ImportFrom):
-            if tops[0] != "pytest" or node.module != "pytest":
+            if tops[0] not in replaced or node.module != tops[0]:
                 return self._blank(node, top=False)
             names = ", ".join(
                 a.name if a.asname is None else f"{a.name} as {a.asname}" for a in node.names
             )
-            parts = [f"from {shim} import ({names}"]
+            parts = [f"from {replaced[tops[0]]} import ({names}"]
         else:
             parts = []
             for alias in node.names:
                 top = alias.name.split(".")[0]
-                if top == "pytest" and alias.name == "pytest":
-                    parts.append(f"import {shim} as {alias.asname or 'pytest'}")
-                elif top not in HOST_ONLY_MODULES and top != "pytest":
+                if top in replaced and alias.name == top:
+                    parts.append(f"import {replaced[top]} as {alias.asname or top}")
+                elif top not in HOST_ONLY_MODULES and top not in replaced:
                     parts.append(
                         f"import {alias.name}" + (f" as {alias.asname}" if alias.asname else "")
                     )

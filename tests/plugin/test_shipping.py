@@ -13,7 +13,7 @@ import types
 from pathlib import Path
 
 import pytest
-from pytest_mpharness.board_runtime import runtime_modules
+from pytest_mpharness.board_runtime import runtime_modules, runtime_name
 from pytest_mpharness.program import BoardCall, build_program, literal_source, xunit_call
 from pytest_mpharness.report import map_traceback
 from pytest_mpharness.runner import check_matches
@@ -248,3 +248,19 @@ def test_literal_reprs_are_accepted_and_others_refused():
     assert literal_source("c", Config()) == "{'rate': 9600}"
     with pytest.raises(ShippingError, match="cannot be sent to the board"):
         literal_source("o", object())
+
+
+def test_imports_of_warnings_go_to_the_boards_stand_in(tmp_path):
+    """MicroPython has no warnings module: the image imports the board's stand-in."""
+    path = tmp_path / "test_w.py"
+    path.write_text(
+        "import warnings\nfrom warnings import warn as w\nimport pytest\n\n"
+        "def test_x():\n    with pytest.warns(UserWarning):\n        w('x')\n"
+        "        warnings.warn('y')\n"
+    )
+    module = build_test_module(path, frozenset(), tmp_path)
+    stand_in = runtime_name("_mphwn")
+    lines = module.image.text.splitlines()
+    assert lines[0] == f"import {stand_in} as warnings"
+    assert lines[1] == f"from {stand_in} import (warn as w)"
+    assert stand_in in module.preload  # imported before the image, from the top level
