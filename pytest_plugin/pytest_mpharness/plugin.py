@@ -32,6 +32,7 @@ import pytest
 
 if TYPE_CHECKING:
     from mpharness import Board
+    from pytest_mpharness.board_files import BoardFiles
     from pytest_mpharness.pool import BoardSet
     from pytest_mpharness.session import BoardSession
 
@@ -427,6 +428,23 @@ def board(request: pytest.FixtureRequest) -> Iterator[Board]:
         yield the_board
     finally:
         the_board.timeouts = saved
+
+
+@pytest.fixture
+def board_files(board: Board) -> Iterator[BoardFiles]:
+    """Place data files on the board for this test: ``board_files.write(path, data)`` returns
+    ``path``; every path is put back as it was after the test (``board_files.py``). For a
+    fixture of yours that gives an on-board test the path of its data."""
+    from pytest_mpharness.board_files import BoardFiles
+
+    files = BoardFiles(board)
+    yield files
+    failed = files.restore()
+    if failed:
+        pytest.fail(
+            f"board_files: could not put back on board {board.name!r}: " + "; ".join(failed),
+            pytrace=False,
+        )
 
 
 @pytest.fixture

@@ -521,3 +521,36 @@ def test_xunit_setups_run_on_the_board_once_per_reset_scope(pytester, unix, isol
     )
     result = run(pytester, unix, "--board-isolation", isolation, "-p", "no:randomly")
     result.assert_outcomes(passed=3)
+
+
+def test_board_files_places_data_for_a_test_and_puts_the_board_back(pytester, unix):
+    """board_files.write() gives an on-board test its data; after the test a new file is
+    gone and an overwritten one has its old content again."""
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.fixture
+        def calibration(board_files):
+            board_files.write("/keep.txt", "mine")  # overwritten below
+            board_files.write("/keep.txt", "42")
+            return board_files.write("/calib.txt", b"7")
+
+        def test_before(board):
+            board.fs.write_bytes("/keep.txt", b"original")
+            assert not board.fs.exists("/calib.txt")
+
+        @pytest.mark.on_board
+        def test_reads_them(calibration):
+            with open(calibration) as f:
+                assert int(f.read()) == 7
+            with open("/keep.txt") as f:
+                assert f.read() == "42"
+
+        def test_after(board):
+            assert not board.fs.exists("/calib.txt")
+            assert board.fs.read_bytes("/keep.txt") == b"original"
+        """
+    )
+    result = run(pytester, unix, "-p", "no:randomly")
+    result.assert_outcomes(passed=3)
