@@ -13,10 +13,11 @@ its end, which the engine knows from its own end marker (the test cannot forge i
 
 A skip or xfail is the board's ``MphSkipped``/``MphXFailed`` exception (``pytest_core.py``)
 ending the program; the host reads it from the board's traceback by those names, which only
-the board's pytest uses. A test whose code can record ``match=`` checks (it names ``raises``,
-``warns`` or ``warnings``) calls core's ``b()`` first and has a report statement printing the result frame
-``\\x1e NONCE : LEN : PAYLOAD \\x1f`` with the recorded pairs, which the host decides with
-CPython's ``re`` (``runner.py``); the nonce is in that statement only, out of the test's reach.
+the board's pytest uses. A test whose code can record ``match=`` checks (it names
+``raises``, ``warns`` or ``warnings``) calls core's ``b()`` first and has a report statement
+printing the result frame ``\\x1e NONCE : LEN : PAYLOAD \\x1f`` with the recorded pairs,
+which the host decides with CPython's ``re`` (``runner.py``); the nonce is in that statement
+only, out of the test's reach.
 The board's pytest is imported only when something needs it (a micro:bit compiles it in
 about 1.5 ms after every reset).
 
